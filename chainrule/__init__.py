@@ -1,0 +1,30 @@
+"""chainrule: neural networks trained by backpropagation and mini-batch SGD, on NumPy.
+
+The public API, re-exported from the modules that define it.
+"""
+
+from . import activations, losses, optimizers
+from .errors import ChainruleError, DataFormatError, InputError, ModelFormatError, TrainingDivergedError
+from .gradcheck import gradcheck
+from .io import load
+from .layers import Dense, Dropout
+from .network import Sequential
+from .training import Callback, EarlyStopping, History, LambdaCallback
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback", "ChainruleError", "DataFormatError", "Dense", "Dropout", "EarlyStopping",
+    "History", "InputError", "LambdaCallback", "ModelFormatError", "Sequential",
+    "TrainingDivergedError", "activations", "gradcheck", "load", "losses", "optimizers",
+    "__version__",
+]
+
+
+def __getattr__(name):
+    # chainrule.datasets imports lazily: it is not part of the NumPy-only core.
+    if name == "datasets":
+        import importlib
+
+        return importlib.import_module(".datasets", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

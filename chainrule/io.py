@@ -1,0 +1,197 @@
+"""Model files: data, never code.
+
+A model file is one ``.npz`` archive (a zip of ``.npy`` arrays) holding
+    W1, b1, W2, b2, ...   the parameters, layers numbered from 1
+    meta                  uint8 bytes of a UTF-8 JSON document: format name and
+                          version, chainrule version, the layer list, loss, dtype,
+                          classifier flag and the training history.
+It is read with ``allow_pickle=False``: nothing in it can run code. Writes go to a
+temporary file in the same folder, are flushed and fsync'ed, then renamed over the
+target, so a crash leaves the old file or the new one, never a broken one.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import activations, losses
+from .errors import ModelFormatError
+from .layers import Dense, Dropout
+from .network import DTYPES, Sequential
+from .training import History
+
+FORMAT = "chainrule-model"
+FORMAT_VERSION = 1
+MAX_META_BYTES = 1 << 24
+
+
+def _layer_config(layer):
+    if isinstance(layer, Dropout):
+        return {"type": "Dropout", "rate": layer.rate}
+    config = {"type": "Dense", "in_features": layer.in_features,
+              "out_features": layer.out_features, "activation": layer.activation.name,
+              "init": layer.init}
+    if layer.activation.name == "leaky_relu":
+        config["alpha"] = layer.activation.alpha
+    return config
+
+
+def model_arrays(model):
+    """{"W1": ..., "b1": ..., ...}: the parameters by name, layers numbered from 1."""
+    arrays = {}
+    for i, layer in enumerate(model.dense_layers, 1):
+        arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b
+    return arrays
+
+
+def model_meta(model):
+    from . import __version__
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "chainrule_version": __version__,
+        "layers": [_layer_config(layer) for layer in model.layers],
+        "loss": model.loss.name,
+        "dtype": str(model.dtype),
+        "classifier": model.classifier,
+        "seed": model.seed if isinstance(model.seed, int) else None,
+        "history": model.history.to_dict() if model.history is not None else None,
+    }
+
+
+def write_npz_atomic(path, arrays):
+    """Write ``arrays`` (name -> ndarray) as an .npz at exactly ``path``, atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def json_array(obj):
+    return np.frombuffer(json.dumps(obj).encode("utf-8"), dtype=np.uint8)
+
+
+def save(model, path):
+    """Save ``model`` to ``path`` (see the module docstring for the format)."""
+    arrays = model_arrays(model)
+    arrays["meta"] = json_array(model_meta(model))
+    write_npz_atomic(path, arrays)
+
+
+def read_npz(path):
+    """(meta dict, arrays dict) from a chainrule .npz file, or ModelFormatError."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such model file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = list(npz.files)
+            if "meta" not in names:
+                raise ModelFormatError(f"{path} is not a chainrule model file (no 'meta' entry)")
+            arrays = {name: npz[name] for name in names}
+    except ModelFormatError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ModelFormatError(f"{path} is not a readable chainrule model file: {exc}") from None
+    meta = arrays.pop("meta")
+    if meta.dtype != np.uint8 or meta.ndim != 1 or meta.size > MAX_META_BYTES:
+        raise ModelFormatError(f"{path}: the 'meta' entry must be UTF-8 JSON bytes")
+    try:
+        meta = json.loads(meta.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{path}: the 'meta' entry is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFormatError(f"{path} is not a chainrule model file (format is not {FORMAT!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise ModelFormatError(f"{path}: format_version must be a positive integer; received {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{path} has format version {version}, newer than this chainrule reads "
+            f"({FORMAT_VERSION}); upgrade chainrule"
+        )
+    return meta, arrays
+
+
+def _build_layer(config, i):
+    if not isinstance(config, dict):
+        raise ModelFormatError(f"layer {i} must be a JSON object; received {config!r}")
+    kind = config.get("type")
+    if kind == "Dropout":
+        return Dropout(config["rate"])
+    if kind == "Dense":
+        name = config.get("activation")
+        if name not in activations.ACTIVATIONS:
+            raise ModelFormatError(
+                f"layer {i}: unknown activation {name!r}; known: {sorted(activations.ACTIVATIONS)}"
+            )
+        act = activations.LeakyReLU(config.get("alpha", 0.01)) if name == "leaky_relu" else name
+        return Dense(config["in_features"], config["out_features"], activation=act,
+                     init=config.get("init", "auto"), seed=0)
+    raise ModelFormatError(f"layer {i}: unknown layer type {kind!r}; known: ['Dense', 'Dropout']")
+
+
+def model_from(meta, arrays, path="model"):
+    """A Sequential from a parsed meta document and its arrays, every shape checked."""
+    try:
+        if meta.get("dtype") not in DTYPES:
+            raise ModelFormatError(f"{path}: dtype must be one of {list(DTYPES)}; received {meta.get('dtype')!r}")
+        if meta.get("loss") not in losses.LOSSES:
+            raise ModelFormatError(f"{path}: unknown loss {meta.get('loss')!r}; known: {sorted(losses.LOSSES)}")
+        layers = meta.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise ModelFormatError(f"{path}: 'layers' must be a non-empty list")
+        layers = [_build_layer(c, i) for i, c in enumerate(layers, 1)]
+        model = Sequential(layers, loss=meta["loss"], seed=meta.get("seed"),
+                           dtype=meta["dtype"], classifier=bool(meta.get("classifier")))
+    except ModelFormatError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{path}: invalid architecture: {exc}") from None
+    expected = model_arrays(model)
+    extra = set(arrays) - set(expected)
+    if extra:
+        raise ModelFormatError(f"{path}: unexpected arrays {sorted(extra)}")
+    for name, target in expected.items():
+        if name not in arrays:
+            raise ModelFormatError(f"{path}: missing array {name!r}")
+        value = arrays[name]
+        if value.shape != target.shape or value.dtype.kind != "f":
+            raise ModelFormatError(
+                f"{path}: array {name!r} must be floats of shape {target.shape} for this "
+                f"architecture; received {value.dtype} of shape {value.shape}"
+            )
+        if not np.isfinite(value).all():
+            raise ModelFormatError(f"{path}: array {name!r} holds NaN or inf")
+        target[...] = value
+    hist = meta.get("history")
+    if isinstance(hist, dict):
+        model.history = History(hist.get("history"), hist.get("epoch"))
+    return model
+
+
+def load(path):
+    """The Sequential saved at ``path`` by ``Sequential.save``."""
+    meta, arrays = read_npz(path)
+    return model_from(meta, arrays, os.fspath(path))

@@ -1,0 +1,135 @@
+"""Layers: Dense (the z = W a + b of the texts) and Dropout.
+
+Notation, used everywhere in chainrule:
+    a_prev  activations of the layer below (the input X for the first layer),
+            of shape (n_samples, in_features): one example per row
+    W       weights of shape (out_features, in_features); W[j, k] is the weight from
+            neuron k of the layer below to neuron j of this layer
+    b       biases of shape (out_features,)
+    z       pre-activations, z = W a_prev + b for one example; for a batch of rows
+            that is Z = A_prev @ W.T + b, of shape (n_samples, out_features)
+    a       activations a = f(z), same shape as z
+    delta   dL/dz, the error of each neuron, same shape as z
+
+Forward stores a_prev, z and a; backward reuses them. The texts write one example as a
+column; here a batch is a matrix of rows, so W a + b becomes A @ W.T + b and the sums
+over examples become matrix products.
+"""
+
+import numpy as np
+
+from . import activations, initializers
+from .errors import InputError
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be a positive integer; received {name}={value!r}")
+    return int(value)
+
+
+class Dense:
+    """A fully connected layer: z = W a_prev + b, a = f(z).
+
+    Arguments:
+        in_features: number of inputs (neurons of the layer below).
+        out_features: number of neurons of this layer.
+        activation: "sigmoid", "relu", "tanh", "leaky_relu", "softmax", "identity",
+            None (identity) or an Activation instance.
+        init: "he", "glorot" (alias "xavier"), "classic" (N(0, 1/in_features)) or "auto"
+            ("he" for ReLU-like activations, else "glorot").
+        seed: seed of this layer's initial weights. With None, a Sequential draws the
+            initial weights from its own seed.
+    """
+
+    def __init__(self, in_features, out_features, activation=None, init="auto", seed=None):
+        self.in_features = _positive_int("in_features", in_features)
+        self.out_features = _positive_int("out_features", out_features)
+        self.activation = activations.get(activation)
+        self.init = initializers.default_for(self.activation.name) if init == "auto" else init
+        self.seed = seed
+        self.reset_parameters(np.random.default_rng(seed))
+        self.a_prev = self.z = self.a = self.delta = None
+
+    def reset_parameters(self, rng):
+        """Draw new W and b from ``rng`` with this layer's initialiser (keeps their dtype)."""
+        dtype = getattr(self, "W", np.empty(0)).dtype
+        W, b = initializers.initial_parameters(self.init, rng, self.in_features, self.out_features)
+        self.W, self.b = W.astype(dtype), b.astype(dtype)
+        self.dW, self.db = np.zeros_like(self.W), np.zeros_like(self.b)
+
+    def parameters(self):
+        return [self.W, self.b]
+
+    def gradients(self):
+        return [self.dW, self.db]
+
+    def forward(self, a_prev, training=False):
+        """a of shape (n_samples, out_features) from a_prev of shape (n_samples, in_features)."""
+        self.a_prev = a_prev
+        self.z = a_prev @ self.W.T + self.b
+        self.a = self.activation.forward(self.z)
+        return self.a
+
+    def backward(self, grad_a, need_grad_input=True):
+        """From dL/da of this layer: delta = dL/da * f'(z), then ``backward_from_delta``."""
+        return self.backward_from_delta(
+            self.activation.backward(self.z, self.a, grad_a), need_grad_input
+        )
+
+    def backward_from_delta(self, delta, need_grad_input=True):
+        """Store dL/dW and dL/db from delta = dL/dz; return dL/da_prev.
+
+        For one example, dz_j/dW[j, k] = a_prev_k (a weight's nudge is proportional to
+        how active its input was) and dz_j/db_j = 1; summed over the batch's rows:
+            dW = delta.T @ a_prev            shape (out_features, in_features)
+            db = delta summed over rows      shape (out_features,)
+        Neuron k of the layer below feeds every neuron j, so its error sums theirs:
+            dL/da_prev = delta @ W           (W^T delta for one example as a column)
+        The first layer skips that product (need_grad_input=False): nothing uses it.
+        """
+        self.delta = delta
+        np.matmul(delta.T, self.a_prev, out=self.dW)
+        np.sum(delta, axis=0, out=self.db)
+        return delta @ self.W if need_grad_input else None
+
+    def __repr__(self):
+        return (f"Dense({self.in_features}, {self.out_features}, "
+                f"activation={self.activation.name!r}, init={self.init!r})")
+
+
+class Dropout:
+    """Sets each input to 0 with probability ``rate`` during training (as Keras and PyTorch).
+
+    The kept inputs are scaled by 1 / (1 - rate) ("inverted dropout"), so the expected
+    activation is unchanged and nothing needs rescaling at inference, where the layer
+    passes its input through. The random mask comes from the Sequential's Generator.
+    """
+
+    def __init__(self, rate):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) \
+                or not 0.0 <= float(rate) < 1.0:
+            raise InputError(f"rate must be a number in [0, 1); received rate={rate!r}")
+        self.rate = float(rate)
+        self.rng = np.random.default_rng()
+        self.mask = None
+
+    def parameters(self):
+        return []
+
+    def gradients(self):
+        return []
+
+    def forward(self, a_prev, training=False):
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return a_prev
+        keep = self.rng.random(a_prev.shape, dtype=a_prev.dtype) >= self.rate
+        self.mask = keep * a_prev.dtype.type(1.0 / (1.0 - self.rate))
+        return a_prev * self.mask
+
+    def backward(self, grad_a, need_grad_input=True):
+        return grad_a if self.mask is None else grad_a * self.mask
+
+    def __repr__(self):
+        return f"Dropout(rate={self.rate})"

@@ -1,0 +1,122 @@
+"""Cost functions: the value of the cost and its gradient with respect to the output.
+
+The cost of a batch is the mean over its n examples of the per-example cost C(a, y),
+where a is the network's output and y the target, both of shape (n_samples, n_outputs):
+
+    "mse"            C = sum_j (a_j - y_j)^2                          dC/da = 2 (a - y)
+    "log_loss"       C = -sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)]  dC/da = (a - y) / (a (1 - a))
+    "cross_entropy"  C = -sum_j y_j log a_j                            dC/da = -y / a
+
+``gradient`` returns dL/da of the batch mean, so it is already divided by n.
+
+Fused output error. For sigmoid + log_loss and softmax + cross_entropy the chain
+dL/da * da/dz collapses to (a - y) / n: the 1 / (a (1 - a)) of the log-loss cancels the
+sigmoid's a (1 - a), and the softmax Jacobian turns -y / a into a - y because the y of
+each row sums to 1. The network uses that form for those pairs, and computes their cost
+from z with log-sum-exp, so that neither the cost nor the error depends on log(0).
+"""
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _log_sigmoid(z):
+    """log(1 / (1 + exp(-z))) = -(max(-z, 0) + log1p(exp(-|z|))), finite for every z."""
+    return -(np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z))))
+
+
+def _log_softmax(z):
+    """z - log(sum(exp(z))) per row, with the row maximum taken out first."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+class Loss:
+    """Base class. ``fused_activation`` names the output activation whose error is a - y."""
+
+    name = ""
+    fused_activation = None
+
+    def value(self, a, y):
+        """The mean cost over the batch, a Python float."""
+        raise NotImplementedError
+
+    def gradient(self, a, y):
+        """dL/da of the batch mean, of shape (n_samples, n_outputs)."""
+        raise NotImplementedError
+
+    def value_from_z(self, z, y):
+        """The cost computed from the output pre-activation z (fused pairs only)."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _clip(a):
+    # Outside the fused pairs log(a) needs a > 0; clip as Keras does, at the dtype's eps.
+    eps = np.finfo(a.dtype).eps if a.dtype.kind == "f" else 1e-7
+    return np.clip(a, eps, 1 - eps)
+
+
+class MeanSquaredError(Loss):
+    """C = sum_j (a_j - y_j)^2 per example (no 1/2: dC/da = 2 (a - y))."""
+
+    name = "mse"
+
+    def value(self, a, y):
+        d = a - y
+        return float(np.einsum("ij,ij->", d, d)) / len(a)
+
+    def gradient(self, a, y):
+        return (a - y) * (2.0 / len(a))
+
+
+class LogLoss(Loss):
+    """Binary cross-entropy of every output: C = -sum_j [y log a + (1 - y) log(1 - a)]."""
+
+    name = "log_loss"
+    fused_activation = "sigmoid"
+
+    def value(self, a, y):
+        a = _clip(a)
+        return float(-(y * np.log(a) + (1 - y) * np.log1p(-a)).sum()) / len(a)
+
+    def gradient(self, a, y):
+        a = _clip(a)
+        return (a - y) / (a * (1 - a)) / len(a)
+
+    def value_from_z(self, z, y):
+        # log a = log_sigmoid(z) and log(1 - a) = log_sigmoid(-z).
+        return float(-(y * _log_sigmoid(z) + (1 - y) * _log_sigmoid(-z)).sum()) / len(z)
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy: C = -sum_j y_j log a_j (y one-hot, or any distribution)."""
+
+    name = "cross_entropy"
+    fused_activation = "softmax"
+
+    def value(self, a, y):
+        return float(-(y * np.log(_clip(a))).sum()) / len(a)
+
+    def gradient(self, a, y):
+        return -y / _clip(a) / len(a)
+
+    def value_from_z(self, z, y):
+        return float(-np.einsum("ij,ij->", y, _log_softmax(z))) / len(z)
+
+
+LOSSES = {cls.name: cls for cls in (MeanSquaredError, LogLoss, CrossEntropy)}
+
+
+def get(loss):
+    """A Loss from a name or a Loss instance."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in LOSSES:
+        return LOSSES[loss]()
+    raise InputError(
+        f"loss must be one of {sorted(LOSSES)}; received loss={loss!r}"
+    )

@@ -1,0 +1,215 @@
+"""Sequential: a stack of layers, with the forward pass and the backward pass across it.
+
+Forward: a(0) = X, then each layer computes a(l) = f(W(l) a(l-1) + b(l)) and keeps
+a(l-1), z(l) and a(l). Backward starts from the output:
+    delta(L) = dL/da(L) * f'(z(L))        (= (a(L) - y) / n for the fused pairs)
+and walks down, each layer turning the error of the layer above into its own:
+    delta(l) = (W(l+1)^T delta(l+1)) * f'(z(l))
+    dL/dW(l) = delta(l) a(l-1)^T,   dL/db(l) = delta(l)
+reusing the stored z and a, so one backward pass costs about as much as the forward.
+"""
+
+import numpy as np
+
+from . import data, losses
+from .errors import InputError, InputTypeError
+from .layers import Dense, Dropout
+
+DTYPES = ("float32", "float64")
+
+
+class Sequential:
+    """A network: layers applied in order, trained to minimise ``loss``.
+
+    Arguments:
+        layers: a list of Dense and Dropout layers; the last one is Dense.
+        loss: "cross_entropy" (softmax output), "log_loss" (sigmoid output) or "mse".
+        seed: seeds the initial weights of the layers created without their own seed,
+            the shuffling of every epoch and the dropout masks. Same seed, same data:
+            bitwise-identical weights on the same machine.
+        dtype: "float32" (default) or "float64".
+        classifier: whether ``predict`` returns class labels; by default True for
+            "cross_entropy" and "log_loss", False for "mse".
+    """
+
+    def __init__(self, layers, loss="cross_entropy", seed=None, dtype="float32", classifier=None):
+        self.layers = _check_layers(layers)
+        self.loss = losses.get(loss)
+        if str(np.dtype(dtype) if _is_dtype(dtype) else dtype) not in DTYPES:
+            raise InputError(f"dtype must be one of {list(DTYPES)}; received dtype={dtype!r}")
+        self.dtype = np.dtype(dtype)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.classifier = self.loss.name != "mse" if classifier is None else bool(classifier)
+        for layer in self.layers:
+            if isinstance(layer, Dense) and layer.seed is None:
+                layer.reset_parameters(self.rng)
+            if isinstance(layer, Dropout):
+                layer.rng = self.rng
+        self.astype(self.dtype)
+        self.dense_layers = [layer for layer in self.layers if isinstance(layer, Dense)]
+        self.n_features = self.dense_layers[0].in_features
+        self.n_outputs = self.layers[-1].out_features
+        # sigmoid + log_loss and softmax + cross_entropy: the output error is a - y.
+        self.fused = self.layers[-1].activation.name == self.loss.fused_activation
+        self.history = None
+        self.stop_training = False
+
+    def astype(self, dtype):
+        """Cast every parameter (and gradient buffer) to ``dtype``, in place; returns self."""
+        self.dtype = np.dtype(dtype)
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                layer.W = np.ascontiguousarray(layer.W, dtype=self.dtype)
+                layer.b = np.ascontiguousarray(layer.b, dtype=self.dtype)
+                layer.dW = np.zeros_like(layer.W)
+                layer.db = np.zeros_like(layer.b)
+        return self
+
+    # --- the two passes -----------------------------------------------------------
+
+    def _forward(self, A, training):
+        for layer in self.layers:
+            A = layer.forward(A, training)
+        return A
+
+    def _cost(self, Y):
+        """The batch's mean cost from the stored output; from z for the fused pairs."""
+        out = self.layers[-1]
+        return self.loss.value_from_z(out.z, Y) if self.fused else self.loss.value(out.a, Y)
+
+    def _backward(self, Y):
+        """Fill every layer's dW and db from targets Y of shape (n_samples, n_outputs)."""
+        out = self.layers[-1]
+        if self.fused:
+            grad = out.backward_from_delta((out.a - Y) * (1.0 / len(Y)))
+        else:
+            grad = out.backward(self.loss.gradient(out.a, Y))
+        first = self.layers.index(self.dense_layers[0])
+        for i in range(len(self.layers) - 2, first - 1, -1):
+            grad = self.layers[i].backward(grad, need_grad_input=i > first)
+
+    def forward(self, X):
+        """The network's output, of shape (n_samples, n_outputs), in inference mode
+        (dropout off). Every layer keeps its a_prev, z and a."""
+        return self._forward(data.check_X(X, self.n_features, self.dtype), training=False)
+
+    def parameters(self):
+        """The live parameter arrays [W1, b1, W2, b2, ...], from the first layer up."""
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def gradients(self):
+        """The live gradient buffers [dW1, db1, ...] of the last backward pass."""
+        return [g for layer in self.layers for g in layer.gradients()]
+
+    def loss_and_gradients(self, X, y, training=False):
+        """(loss, grads): the mean cost over the batch and its gradient with respect to
+        every array of ``parameters()`` (copies, same order and shapes). With
+        training=True dropout is active, as in a training step."""
+        X = data.check_X(X, self.n_features, self.dtype)
+        Y, _ = data.check_targets(y, len(X), self.n_outputs, self.loss.name, self.dtype)
+        self._forward(X, training)
+        loss = self._cost(Y)
+        self._backward(Y)
+        return loss, [g.copy() for g in self.gradients()]
+
+    # --- training and use ---------------------------------------------------------
+
+    def fit(self, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=None,
+            validation_split=0.0, shuffle=True, callbacks=(), verbose=0):
+        """Train by mini-batch gradient descent; returns a History. See ``training.fit``."""
+        from .training import fit  # training builds on the network, not the reverse
+
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   validation_data=validation_data, validation_split=validation_split,
+                   shuffle=shuffle, callbacks=callbacks, verbose=verbose)
+
+    def _outputs(self, X, batch_size=4096):
+        """Outputs for X (already checked) in slices, to bound memory on large data sets."""
+        return np.concatenate([self._forward(X[i:i + batch_size], training=False)
+                               for i in range(0, len(X), batch_size)])
+
+    def evaluate(self, X, y):
+        """{"loss": mean cost, "accuracy": share of correct labels (where y holds classes)}."""
+        X = data.check_X(X, self.n_features, self.dtype)
+        Y, labels = data.check_targets(y, len(X), self.n_outputs, self.loss.name, self.dtype)
+        return self._evaluate(X, Y, labels)
+
+    def _evaluate(self, X, Y, labels, batch_size=4096):
+        total, correct = 0.0, 0
+        for i in range(0, len(X), batch_size):
+            A = self._forward(X[i:i + batch_size], training=False)
+            total += self._cost(Y[i:i + batch_size]) * len(A)
+            if labels is not None:
+                correct += int((data.predicted_labels(A) == labels[i:i + batch_size]).sum())
+        result = {"loss": total / len(X)}
+        if labels is not None:
+            result["accuracy"] = correct / len(X)
+        return result
+
+    def predict(self, X):
+        """Class labels, int64 of shape (n_samples,), for a classifier; outputs of shape
+        (n_samples, n_outputs) for a regressor."""
+        A = self._outputs(data.check_X(X, self.n_features, self.dtype))
+        return data.predicted_labels(A) if self.classifier else A
+
+    def predict_proba(self, X):
+        """For a classifier, of shape (n_samples, n_classes): the softmax or sigmoid
+        outputs; a one-output network gives the two columns [1 - p, p]."""
+        if not self.classifier:
+            raise InputError("predict_proba needs a classifier; this network has classifier=False")
+        A = self._outputs(data.check_X(X, self.n_features, self.dtype))
+        return np.hstack([1 - A, A]) if A.shape[1] == 1 else A
+
+    def n_parameters(self):
+        return sum(p.size for p in self.parameters())
+
+    def summary(self):
+        """A table of layers, output shapes and parameter counts, as a string."""
+        rows = [("Layer", "Output shape", "Params")]
+        for i, layer in enumerate(self.layers, 1):
+            width = layer.out_features if isinstance(layer, Dense) else rows[-1][1]
+            shape = width if isinstance(width, str) else f"(None, {width})"
+            rows.append((f"{i}: {layer!r}", shape, str(sum(p.size for p in layer.parameters()))))
+        w = [max(len(r[c]) for r in rows) for c in range(3)]
+        line = "-" * (sum(w) + 4)
+        text = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
+        return "\n".join([text[0], line, *text[1:], line,
+                          f"Total params: {self.n_parameters():,} ({self.dtype}); loss: {self.loss.name}"])
+
+    def save(self, path):
+        """Write the model to ``path`` (a .npz file; see chainrule.io), atomically."""
+        from .io import save
+
+        save(self, path)
+
+    def __repr__(self):
+        return f"Sequential({self.layers!r}, loss={self.loss.name!r}, dtype={str(self.dtype)!r})"
+
+
+def _is_dtype(value):
+    try:
+        np.dtype(value)
+        return True
+    except TypeError:
+        return False
+
+
+def _check_layers(layers):
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise InputError(f"layers must be a non-empty list of Dense and Dropout layers; received {layers!r}")
+    for i, layer in enumerate(layers, 1):
+        if not isinstance(layer, (Dense, Dropout)):
+            raise InputTypeError(f"layers[{i - 1}] must be a Dense or Dropout layer; received {layer!r}")
+    if not isinstance(layers[-1], Dense):
+        raise InputError(f"the last layer must be Dense (it gives the outputs); received {layers[-1]!r}")
+    previous = None
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Dense):
+            if previous is not None and layer.in_features != previous.out_features:
+                raise InputError(
+                    f"layer sizes do not chain: layers[{i}] {layer!r} takes {layer.in_features} "
+                    f"inputs but the layer before gives {previous.out_features}"
+                )
+            previous = layer
+    return list(layers)

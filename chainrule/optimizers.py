@@ -1,0 +1,262 @@
+"""Optimizers: how a step of gradient descent turns gradients into new parameters.
+
+Each optimizer's ``step(params, grads)`` updates the parameter arrays in place (the
+live arrays of ``Sequential.parameters()``), with g the gradient of the batch's mean
+cost and lr the learning rate of this step. Weight decay applies to weight matrices
+(arrays of 2 or more dimensions) and not to biases, as in Keras and scikit-learn.
+
+A learning rate is a positive number or a schedule: a callable from the optimizer's
+step count (0 for the first step) to the learning rate, as in Keras.
+"""
+
+import math
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _number(name, value, low=None, high=None, low_open=False, high_open=False):
+    """A float checked against [low, high] (open ends where asked); any real number type."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number; received {name}={value!r}")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        span = f"{left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{right}"
+        raise InputError(f"{name} must be in {span}; received {name}={value!r}")
+    return value
+
+
+# --- learning-rate schedules --------------------------------------------------------
+
+class Schedule:
+    """A learning rate that changes with the step count: ``schedule(step) -> lr``."""
+
+    def __call__(self, step):
+        raise NotImplementedError
+
+
+class StepDecay(Schedule):
+    """lr = initial_learning_rate * gamma ** floor(step / step_size)."""
+
+    def __init__(self, initial_learning_rate, step_size, gamma=0.1):
+        self.initial_learning_rate = _number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
+        self.step_size = int(_number("step_size", step_size, 1))
+        self.gamma = _number("gamma", gamma, 0, 1, low_open=True)
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.gamma ** (step // self.step_size)
+
+
+class ExponentialDecay(Schedule):
+    """lr = initial_learning_rate * decay_rate ** (step / decay_steps)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate):
+        self.initial_learning_rate = _number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
+        self.decay_steps = _number("decay_steps", decay_steps, 0, low_open=True)
+        self.decay_rate = _number("decay_rate", decay_rate, 0, 1, low_open=True)
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** (step / self.decay_steps)
+
+
+class CosineDecay(Schedule):
+    """lr = initial * (alpha + (1 - alpha) (1 + cos(pi t)) / 2), t = min(step, decay_steps) / decay_steps."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0):
+        self.initial_learning_rate = _number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
+        self.decay_steps = _number("decay_steps", decay_steps, 0, low_open=True)
+        self.alpha = _number("alpha", alpha, 0, 1)
+
+    def __call__(self, step):
+        t = min(step, self.decay_steps) / self.decay_steps
+        return self.initial_learning_rate * (self.alpha + (1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _learning_rate(value):
+    if isinstance(value, Schedule) or (callable(value) and not isinstance(value, type)):
+        return value
+    return _number("learning_rate", value, 0, low_open=True)
+
+
+# --- optimizers ---------------------------------------------------------------------
+
+class Optimizer:
+    """Base class: the learning rate, the step count, and per-parameter state arrays."""
+
+    def __init__(self, learning_rate):
+        self.learning_rate = _learning_rate(learning_rate)
+        self.iterations = 0
+        self.state = {}  # name -> list of arrays aligned with the parameters
+
+    def current_learning_rate(self):
+        lr = self.learning_rate
+        return float(lr(self.iterations)) if callable(lr) else lr
+
+    def _slots(self, name, params):
+        if name not in self.state:
+            self.state[name] = [np.zeros_like(p) for p in params]
+        return self.state[name]
+
+    def step(self, params, grads):
+        """Update every array of ``params`` in place from ``grads`` (same shapes)."""
+        lr = self.current_learning_rate()
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            self._update(i, p, g, lr, params)
+        self.iterations += 1
+
+    def _update(self, i, p, g, lr, params):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Everything needed to continue exactly: step count and state arrays (copies)."""
+        return {"iterations": self.iterations,
+                "state": {k: [a.copy() for a in v] for k, v in self.state.items()}}
+
+    def load_state_dict(self, state):
+        self.iterations = int(state["iterations"])
+        self.state = {k: [np.array(a) for a in v] for k, v in state["state"].items()}
+
+    def config(self):
+        """The settings as plain JSON values (schedules are not included)."""
+        return {k: v for k, v in vars(self).items()
+                if isinstance(v, (int, float, bool, str)) and k != "iterations"}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _decayed(g, p, weight_decay):
+    """g + weight_decay * p for weight matrices: the gradient of the L2 term (wd / 2) ||W||^2."""
+    return g + weight_decay * p if weight_decay and p.ndim >= 2 else g
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with momentum mu and Nesterov momentum as in Keras:
+
+        plain:     p <- p - lr g
+        momentum:  v <- mu v - lr g;   p <- p + v
+        Nesterov:  v <- mu v - lr g;   p <- p + mu v - lr g
+
+    ``weight_decay`` adds the L2 gradient wd * W to g first.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(learning_rate)
+        self.momentum = _number("momentum", momentum, 0, 1, high_open=True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise InputError("nesterov=True needs momentum > 0; received momentum=0.0")
+        self.weight_decay = _number("weight_decay", weight_decay, 0)
+
+    def _update(self, i, p, g, lr, params):
+        g = _decayed(g, p, self.weight_decay)
+        if self.momentum == 0:
+            p -= lr * g
+            return
+        v = self._slots("velocity", params)[i]
+        v *= self.momentum
+        v -= lr * g
+        if self.nesterov:
+            p += self.momentum * v - lr * g
+        else:
+            p += v
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015), with t the step number from 1:
+
+        m <- beta_1 m + (1 - beta_1) g;   v <- beta_2 v + (1 - beta_2) g^2
+        p <- p - lr * (m / (1 - beta_1^t)) / (sqrt(v / (1 - beta_2^t)) + epsilon)
+
+    ``weight_decay`` adds the L2 gradient wd * W to g first (AdamW decouples it).
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0):
+        super().__init__(learning_rate)
+        self.beta_1 = _number("beta_1", beta_1, 0, 1, high_open=True)
+        self.beta_2 = _number("beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon = _number("epsilon", epsilon, 0, low_open=True)
+        self.weight_decay = _number("weight_decay", weight_decay, 0)
+
+    def _gradient(self, g, p):
+        return _decayed(g, p, self.weight_decay)
+
+    def _update(self, i, p, g, lr, params):
+        g = self._gradient(g, p)
+        m = self._slots("m", params)[i]
+        v = self._slots("v", params)[i]
+        t = self.iterations + 1
+        m *= self.beta_1
+        m += (1 - self.beta_1) * g
+        v *= self.beta_2
+        v += (1 - self.beta_2) * (g * g)
+        m_hat = m / (1 - self.beta_1 ** t)
+        v_hat = v / (1 - self.beta_2 ** t)
+        p -= lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019), as PyTorch's AdamW:
+
+        W <- W - lr * weight_decay * W, then the Adam step on the plain gradient.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay)
+
+    def _gradient(self, g, p):
+        return g
+
+    def _update(self, i, p, g, lr, params):
+        if self.weight_decay and p.ndim >= 2:
+            p *= 1 - lr * self.weight_decay
+        super()._update(i, p, g, lr, params)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), with rho the decay of the mean square s:
+
+        s <- rho s + (1 - rho) g^2;   p <- p - lr g / (sqrt(s) + epsilon)
+    with momentum mu:  v <- mu v + g / (sqrt(s) + epsilon);  p <- p - lr v
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, weight_decay=0.0):
+        super().__init__(learning_rate)
+        self.rho = _number("rho", rho, 0, 1, high_open=True)
+        self.momentum = _number("momentum", momentum, 0, 1, high_open=True)
+        self.epsilon = _number("epsilon", epsilon, 0, low_open=True)
+        self.weight_decay = _number("weight_decay", weight_decay, 0)
+
+    def _update(self, i, p, g, lr, params):
+        g = _decayed(g, p, self.weight_decay)
+        s = self._slots("mean_square", params)[i]
+        s *= self.rho
+        s += (1 - self.rho) * (g * g)
+        scaled = g / (np.sqrt(s) + self.epsilon)
+        if self.momentum:
+            v = self._slots("velocity", params)[i]
+            v *= self.momentum
+            v += scaled
+            scaled = v
+        p -= lr * scaled
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get(optimizer):
+    """An Optimizer from a name (with default settings) or an Optimizer instance."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()]()
+    raise InputError(
+        f"optimizer must be one of {sorted(OPTIMIZERS)} or an Optimizer; received optimizer={optimizer!r}"
+    )

@@ -1,0 +1,255 @@
+"""The mini-batch loop, the History it returns, and callbacks.
+
+Mini-batch SGD as the texts describe it: each epoch shuffles the examples (with the
+network's seeded Generator), splits them into mini-batches of ``batch_size`` (the last
+one smaller if n_samples is not a multiple), and takes one optimizer step per batch,
+down the gradient of that batch's mean cost. ``batch_size=None`` uses the whole data
+set as one batch: full-batch gradient descent.
+
+Nothing here prints; progress is reported to callbacks.
+"""
+
+import math
+
+import numpy as np
+
+from . import data, optimizers
+from .errors import InputError, InputTypeError, TrainingDivergedError
+
+
+class History:
+    """Per-epoch results of ``fit``: ``history["loss"]``, ``["accuracy"]``, ``["val_loss"]``,
+    ``["val_accuracy"]`` (lists, one value per epoch; accuracy where y holds classes)."""
+
+    def __init__(self, history=None, epoch=None):
+        self.history = {k: list(v) for k, v in (history or {}).items()}
+        self.epoch = list(epoch or [])
+
+    def append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __contains__(self, key):
+        return key in self.history
+
+    def to_dict(self):
+        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+class Callback:
+    """Hooks called by ``fit``; ``self.model`` is the network being trained.
+    Set ``self.model.stop_training = True`` to end training after the current epoch."""
+
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs):
+        pass
+
+    def on_epoch_begin(self, epoch, logs):
+        pass
+
+    def on_batch_end(self, batch, logs):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        pass
+
+    def on_train_end(self, logs):
+        pass
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda e, logs: ...)``."""
+
+    def __init__(self, on_train_begin=None, on_epoch_begin=None, on_batch_end=None,
+                 on_epoch_end=None, on_train_end=None):
+        for name, fn in list(locals().items()):
+            if name != "self" and fn is not None:
+                setattr(self, name, fn)
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs; with ``restore_best_weights`` the network ends with the best epoch's weights."""
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
+                 restore_best_weights=True):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise InputError(f"patience must be a non-negative integer; received patience={patience!r}")
+        if mode not in ("auto", "min", "max"):
+            raise InputError(f"mode must be one of ['auto', 'max', 'min']; received mode={mode!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
+        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, logs):
+        self.best, self.best_epoch, self.wait, self.best_weights = None, None, 0, None
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise InputError(
+                f"EarlyStopping monitors {self.monitor!r}, which fit does not report; "
+                f"available: {sorted(logs)} (val_* needs validation_data or validation_split)"
+            )
+        value = logs[self.monitor]
+        sign = 1 if self.maximize else -1
+        if self.best is None or sign * (value - self.best) > self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = [p.copy() for p in self.model.parameters()]
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs):
+        if self.restore_best_weights and self.best_weights is not None:
+            for p, best in zip(self.model.parameters(), self.best_weights, strict=True):
+                p[...] = best
+
+
+def _check_positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        extra = " or None" if allow_none else ""
+        raise InputError(f"{name} must be a positive integer{extra}; received {name}={value!r}")
+    return int(value)
+
+
+def _snapshot(model, optimizer):
+    return [p.copy() for p in model.parameters()], optimizer.state_dict()
+
+
+def _restore(model, optimizer, snapshot):
+    weights, state = snapshot
+    for p, saved in zip(model.parameters(), weights, strict=True):
+        p[...] = saved
+    optimizer.load_state_dict(state)
+
+
+def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=None,
+        validation_split=0.0, shuffle=True, callbacks=(), verbose=0):
+    """Train ``model`` by mini-batch gradient descent and return a History.
+
+    Arguments:
+        X: inputs of shape (n_samples, n_features).
+        y: class labels of shape (n_samples,), or targets of shape (n_samples, n_outputs)
+            (see chainrule.data).
+        epochs: passes over the training data.
+        batch_size: examples per step; None for full-batch gradient descent.
+        optimizer: "sgd", "adam", "adamw", "rmsprop" (default settings) or an Optimizer.
+        validation_data: (X_val, y_val), evaluated after every epoch.
+        validation_split: share of (X, y) held out for validation, shuffled, and
+            stratified by class when y holds classes.
+        shuffle: shuffle the examples at every epoch.
+        callbacks: Callback objects.
+        verbose: 1 shows a progress bar on stderr (needs tqdm), 0 is silent.
+    """
+    epochs = _check_positive_int("epochs", epochs)
+    batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
+    optimizer = optimizers.get(optimizer)
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+            or not 0.0 <= validation_split < 1.0:
+        raise InputError(f"validation_split must be a number in [0, 1); received validation_split={validation_split!r}")
+    if validation_data is not None and validation_split:
+        raise InputError("give validation_data or validation_split, not both")
+    if verbose not in (0, 1, 2, True, False):
+        raise InputError(f"verbose must be 0 or 1; received verbose={verbose!r}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise InputTypeError(f"callbacks must be Callback objects; received {cb!r}")
+
+    X = data.check_X(X, model.n_features, model.dtype)
+    Y, labels = data.check_targets(y, len(X), model.n_outputs, model.loss.name, model.dtype)
+    val = None
+    if validation_split:
+        train_idx, val_idx = data.train_validation_split(len(X), validation_split, model.rng, labels)
+        val = (X[val_idx], Y[val_idx], None if labels is None else labels[val_idx])
+        X, Y = X[train_idx], Y[train_idx]
+        labels = None if labels is None else labels[train_idx]
+    elif validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise InputError("validation_data must be a pair (X_val, y_val)")
+        Xv = data.check_X(validation_data[0], model.n_features, model.dtype, name="X_val")
+        Yv, lv = data.check_targets(validation_data[1], len(Xv), model.n_outputs,
+                                    model.loss.name, model.dtype, name="y_val")
+        val = (Xv, Yv, lv)
+
+    if verbose:
+        from .progress import ProgressBar  # tqdm is needed only here
+        callbacks.append(ProgressBar())
+
+    n = len(X)
+    step = n if batch_size is None else min(batch_size, n)
+    n_batches = math.ceil(n / step)
+    history = History()
+    model.history = history
+    model.stop_training = False
+    params, grads = model.parameters(), model.gradients()
+    for cb in callbacks:
+        cb.set_model(model)
+        cb.on_train_begin({"epochs": epochs, "batches": n_batches, "samples": n})
+
+    for epoch in range(epochs):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch, {})
+        if shuffle:
+            order = model.rng.permutation(n)
+            Xs, Ys = X[order], Y[order]
+            ls = None if labels is None else labels[order]
+        else:
+            Xs, Ys, ls = X, Y, labels
+        snapshot = _snapshot(model, optimizer)
+        total, correct = 0.0, 0
+        for batch, start in enumerate(range(0, n, step)):
+            Xb, Yb = Xs[start:start + step], Ys[start:start + step]
+            # Overflow or NaN anywhere in a step means training diverged: raise it as
+            # such, whatever the caller's numpy error settings are.
+            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+                try:
+                    A = model._forward(Xb, training=True)
+                    loss = model._cost(Yb)
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(f"the loss became {loss}")
+                    model._backward(Yb)
+                    optimizer.step(params, grads)
+                except FloatingPointError as exc:
+                    _restore(model, optimizer, snapshot)
+                    raise TrainingDivergedError(
+                        f"training diverged at epoch {epoch + 1}, batch {batch + 1} ({exc}); try a "
+                        f"smaller learning rate (now {optimizer.current_learning_rate():g}). The "
+                        f"weights are back to those of the start of epoch {epoch + 1}."
+                    ) from None
+            total += loss * len(Xb)
+            if ls is not None:
+                correct += int((data.predicted_labels(A) == ls[start:start + step]).sum())
+            for cb in callbacks:
+                cb.on_batch_end(batch, {"loss": loss, "size": len(Xb)})
+        logs = {"loss": total / n}
+        if labels is not None:
+            logs["accuracy"] = correct / n
+        if val is not None:
+            for key, value in model._evaluate(*val).items():
+                logs["val_" + key] = value
+        history.append(epoch, logs)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    for cb in callbacks:
+        cb.on_train_end({})
+    return history

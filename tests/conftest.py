@@ -1,0 +1,34 @@
+"""Test settings: numpy floating-point errors raise, so a hidden overflow, a division by
+zero or a NaN fails the test that caused it (underflow to zero is ordinary and allowed).
+Warnings are errors too (pyproject's filterwarnings)."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def numpy_errors_raise():
+    old = np.seterr(all="raise", under="ignore")
+    yield
+    np.seterr(**old)
+
+
+def shared_datasets():
+    """The data home for the tests: $CHAINRULE_DATA, else ../shared/datasets beside the repo."""
+    if os.environ.get("CHAINRULE_DATA"):
+        return Path(os.environ["CHAINRULE_DATA"])
+    return Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """((X_train, y_train), (X_test, y_test)) of MNIST, loaded once per test session."""
+    from chainrule import datasets
+
+    folder = shared_datasets()
+    if not (folder / "mnist").is_dir():
+        pytest.fail(f"MNIST files are missing: expected them in {folder / 'mnist'} (set CHAINRULE_DATA)")
+    return datasets.load("mnist", data_dir=folder)

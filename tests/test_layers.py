@@ -1,0 +1,115 @@
+"""Dense and Dropout on their own: the conventions, backward against finite differences,
+initialisers."""
+
+import numpy as np
+import pytest
+
+from chainrule import Dense, Dropout, initializers
+from chainrule.errors import InputError
+
+
+def test_dense_convention_W_is_out_by_in():
+    layer = Dense(3, 2)
+    assert layer.W.shape == (2, 3) and layer.b.shape == (2,)
+    layer.W[...] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    layer.b[...] = [0.5, -0.5]
+    x = np.array([[1.0, 0.0, -1.0]])
+    # W[j, k] is the weight from input k to neuron j: z_0 = 1*1 + 2*0 + 3*(-1) + 0.5
+    np.testing.assert_array_equal(layer.forward(x), [[-1.5, -2.5]])
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    np.testing.assert_allclose(layer.forward(X), X @ layer.W.T + layer.b)
+    np.testing.assert_allclose(layer.forward(X)[2], layer.W @ X[2] + layer.b)  # one example as a column
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"])
+def test_dense_backward_matches_finite_differences(activation):
+    rng = np.random.default_rng(4)
+    layer = Dense(4, 3, activation=activation, seed=1)
+    X = rng.normal(size=(5, 4))
+    R = rng.normal(size=(5, 3))  # L = sum(R * a): dL/da = R
+
+    def L():
+        return float((R * layer.forward(X)).sum())
+
+    L()
+    grad_X = layer.backward(R)
+    analytic = [layer.dW.copy(), layer.db.copy(), grad_X]
+    for arr, g in zip([layer.W, layer.b, X], analytic, strict=True):
+        numeric = np.empty_like(arr)
+        for idx in np.ndindex(arr.shape):
+            saved = arr[idx]
+            arr[idx] = saved + 1e-6
+            up = L()
+            arr[idx] = saved - 1e-6
+            down = L()
+            arr[idx] = saved
+            numeric[idx] = (up - down) / 2e-6
+        np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_first_layer_can_skip_the_input_gradient():
+    layer = Dense(4, 3, seed=0)
+    layer.forward(np.ones((2, 4)))
+    assert layer.backward(np.ones((2, 3)), need_grad_input=False) is None
+    assert layer.dW.shape == (3, 4)
+
+
+def test_dropout_rate_is_the_probability_of_dropping():
+    layer = Dropout(0.3)
+    layer.rng = np.random.default_rng(0)
+    x = np.ones((400, 250))
+    out = layer.forward(x, training=True)
+    dropped = (out == 0).mean()
+    assert dropped == pytest.approx(0.3, abs=0.01)
+    np.testing.assert_allclose(out[out != 0], 1 / 0.7)  # inverted dropout keeps the mean
+    assert layer.forward(x, training=False) is x  # inference passes the input through
+
+
+def test_dropout_backward_matches_finite_differences_for_a_fixed_mask():
+    rng = np.random.default_rng(5)
+    layer = Dropout(0.5)
+    layer.rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4))
+    R = rng.normal(size=(3, 4))
+    layer.forward(x, training=True)
+    mask = layer.mask.copy()
+    grad = layer.backward(R)
+    numeric = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += 1e-6
+        xm[idx] -= 1e-6
+        numeric[idx] = ((R * xp * mask).sum() - (R * xm * mask).sum()) / 2e-6
+    np.testing.assert_allclose(grad, numeric, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, "half", None])
+def test_dropout_rejects_rates_outside_0_1(rate):
+    with pytest.raises(InputError, match=r"rate must be a number in \[0, 1\); received rate="):
+        Dropout(rate)
+
+
+@pytest.mark.parametrize("init, std", [("he", np.sqrt(2 / 400)), ("classic", np.sqrt(1 / 400)),
+                                       ("glorot", np.sqrt(6 / 700) / np.sqrt(3))])
+def test_initialisers_have_their_scale(init, std):
+    W, b = initializers.initial_parameters(init, np.random.default_rng(0), 400, 300)
+    assert W.shape == (300, 400)
+    assert W.std() == pytest.approx(std, rel=0.02)
+    assert abs(W.mean()) < 0.01 * std * 10
+
+
+def test_initialisers_are_seeded():
+    a = Dense(5, 4, init="he", seed=3)
+    b = Dense(5, 4, init="he", seed=3)
+    np.testing.assert_array_equal(a.W, b.W)
+    assert Dense(5, 4, activation="relu").init == "he"
+    assert Dense(5, 4, activation="sigmoid").init == "glorot"
+
+
+def test_bad_layer_arguments():
+    with pytest.raises(InputError, match=r"in_features must be a positive integer; received in_features=0"):
+        Dense(0, 3)
+    with pytest.raises(InputError, match=r"out_features must be a positive integer; received out_features=2.5"):
+        Dense(3, 2.5)
+    with pytest.raises(InputError, match=r"init must be one of \['classic', 'glorot', 'he', 'xavier'\]; received init='zeros'"):
+        Dense(3, 2, init="zeros")

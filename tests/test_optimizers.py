@@ -1,0 +1,134 @@
+"""Each optimizer's update written again from its formula, and the schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from chainrule import optimizers
+from chainrule.errors import InputError
+
+
+def run(opt, grads_seq, p0):
+    p = [p0.copy()]
+    for g in grads_seq:
+        opt.step(p, [g])
+    return p[0]
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(3, 2)), [rng.normal(size=(3, 2)) for _ in range(4)]
+
+
+def test_sgd_plain(problem):
+    p0, gs = problem
+    expected = p0 - 0.1 * sum(gs)
+    np.testing.assert_allclose(run(optimizers.SGD(0.1), gs, p0), expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_and_nesterov(problem, nesterov):
+    p0, gs = problem
+    p, v = p0.copy(), np.zeros_like(p0)
+    for g in gs:
+        v = 0.9 * v - 0.1 * g
+        p = p + (0.9 * v - 0.1 * g if nesterov else v)
+    np.testing.assert_allclose(run(optimizers.SGD(0.1, momentum=0.9, nesterov=nesterov), gs, p0), p, rtol=1e-13)
+
+
+def test_sgd_weight_decay_is_l2_on_weights_only():
+    W, b = np.ones((2, 2)), np.ones(2)
+    opt = optimizers.SGD(0.1, weight_decay=0.5)
+    opt.step([W, b], [np.zeros((2, 2)), np.zeros(2)])
+    np.testing.assert_allclose(W, 1 - 0.1 * 0.5)
+    np.testing.assert_array_equal(b, 1.0)
+
+
+def test_adam(problem):
+    p0, gs = problem
+    p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    for t, g in enumerate(gs, 1):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g ** 2
+        p = p - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    np.testing.assert_allclose(run(optimizers.Adam(0.01), gs, p0), p, rtol=1e-12)
+
+
+def test_adamw_decouples_weight_decay(problem):
+    p0, gs = problem
+    p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    for t, g in enumerate(gs, 1):
+        p = p * (1 - 0.01 * 0.1)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g ** 2
+        p = p - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    np.testing.assert_allclose(run(optimizers.AdamW(0.01, weight_decay=0.1), gs, p0), p, rtol=1e-12)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_rmsprop(problem, momentum):
+    p0, gs = problem
+    p, s, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    for g in gs:
+        s = 0.9 * s + 0.1 * g ** 2
+        step = g / (np.sqrt(s) + 1e-7)
+        v = momentum * v + step
+        p = p - 0.01 * (v if momentum else step)
+    np.testing.assert_allclose(run(optimizers.RMSprop(0.01, momentum=momentum), gs, p0), p, rtol=1e-12)
+
+
+def test_schedules():
+    step = optimizers.StepDecay(1.0, step_size=10, gamma=0.5)
+    assert [step(0), step(9), step(10), step(25)] == [1.0, 1.0, 0.5, 0.25]
+    exp = optimizers.ExponentialDecay(1.0, decay_steps=10, decay_rate=0.5)
+    assert exp(20) == pytest.approx(0.25)
+    cos = optimizers.CosineDecay(1.0, decay_steps=100, alpha=0.1)
+    assert cos(0) == pytest.approx(1.0) and cos(100) == pytest.approx(0.1) and cos(500) == pytest.approx(0.1)
+    assert cos(50) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 2)))
+
+
+def test_schedule_drives_the_learning_rate():
+    opt = optimizers.SGD(optimizers.StepDecay(1.0, step_size=1, gamma=0.5))
+    p = [np.zeros(1)]
+    for _ in range(3):
+        opt.step(p, [np.ones(1)])
+    np.testing.assert_allclose(p[0], -(1 + 0.5 + 0.25))
+    assert opt.iterations == 3
+
+
+def test_state_dict_round_trip_continues_identically(problem):
+    p0, gs = problem
+    a = optimizers.Adam(0.01)
+    pa = [p0.copy()]
+    for g in gs[:2]:
+        a.step(pa, [g])
+    b = optimizers.Adam(0.01)
+    b.load_state_dict(a.state_dict())
+    pb = [pa[0].copy()]
+    for g in gs[2:]:
+        a.step(pa, [g])
+        b.step(pb, [g])
+    np.testing.assert_array_equal(pa[0], pb[0])
+
+
+def test_any_real_number_is_a_learning_rate():
+    assert optimizers.SGD(1).learning_rate == 1.0
+    assert optimizers.SGD(np.float32(0.5)).learning_rate == 0.5
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: optimizers.SGD(0), r"learning_rate must be in \(0, inf\]; received learning_rate=0.0"),
+    (lambda: optimizers.SGD(-0.1), r"learning_rate must be in \(0, inf\]; received learning_rate=-0.1"),
+    (lambda: optimizers.SGD(float("nan")), r"learning_rate must be a finite number; received learning_rate=nan"),
+    (lambda: optimizers.SGD("fast"), r"learning_rate must be a finite number; received learning_rate='fast'"),
+    (lambda: optimizers.SGD(0.1, momentum=1.0), r"momentum must be in \[0, 1\); received momentum=1.0"),
+    (lambda: optimizers.SGD(0.1, momentum=-0.5), r"momentum must be in \[0, 1\); received momentum=-0.5"),
+    (lambda: optimizers.SGD(0.1, nesterov=True), r"nesterov=True needs momentum > 0"),
+    (lambda: optimizers.Adam(beta_1=1.0), r"beta_1 must be in \[0, 1\); received beta_1=1.0"),
+    (lambda: optimizers.get("lbfgs"), r"optimizer must be one of \['adam', 'adamw', 'rmsprop', 'sgd'\] or an Optimizer; received optimizer='lbfgs'"),
+])
+def test_bad_settings(make, message):
+    with pytest.raises(InputError, match=message):
+        make()
