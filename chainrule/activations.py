@@ -7,8 +7,11 @@ For the backward pass each activation turns dL/da into dL/dz:
     elementwise f:  dL/dz = dL/da * f'(z)
     softmax:        dL/dz_j = a_j * (dL/da_j - sum_i dL/da_i * a_i)
 
-Arrays are batches of rows, of shape (n_samples, n_neurons). Every function here is
-finite for any finite z (|z| up to 1e4 and beyond) and raises no numpy warning.
+Arrays are batches of rows, of shape (n_samples, n_neurons). ``forward`` and
+``backward`` take an optional ``out`` array to write the result into (as numpy's ufuncs
+do), so that training reuses its buffers; without it they return a new array. Every
+function here is finite for any finite z (|z| up to 1e4 and beyond) and raises no
+numpy warning.
 """
 
 import numpy as np
@@ -21,16 +24,16 @@ class Activation:
 
     name = ""
 
-    def forward(self, z):
+    def forward(self, z, out=None):
         raise NotImplementedError
 
     def derivative(self, z, a):
         """f'(z) element by element; ``a`` is f(z), passed in because it is cached."""
         raise NotImplementedError
 
-    def backward(self, z, a, grad_a):
+    def backward(self, z, a, grad_a, out=None):
         """dL/dz from dL/da, all of shape (n_samples, n_neurons)."""
-        return grad_a * self.derivative(z, a)
+        return np.multiply(grad_a, self.derivative(z, a), out=out)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -41,13 +44,13 @@ class Identity(Activation):
 
     name = "identity"
 
-    def forward(self, z):
-        return z
+    def forward(self, z, out=None):
+        return z  # a is z itself: nothing to compute or store
 
     def derivative(self, z, a):
         return np.ones_like(z)
 
-    def backward(self, z, a, grad_a):
+    def backward(self, z, a, grad_a, out=None):
         return grad_a
 
 
@@ -60,8 +63,9 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def forward(self, z):
-        a = np.tanh(z * 0.5)
+    def forward(self, z, out=None):
+        a = np.multiply(z, 0.5, out=out)
+        np.tanh(a, out=a)
         a += 1.0
         a *= 0.5
         return a
@@ -75,8 +79,8 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def forward(self, z):
-        return np.tanh(z)
+    def forward(self, z, out=None):
+        return np.tanh(z, out=out)
 
     def derivative(self, z, a):
         return 1.0 - a * a
@@ -87,14 +91,14 @@ class ReLU(Activation):
 
     name = "relu"
 
-    def forward(self, z):
-        return np.maximum(z, 0)
+    def forward(self, z, out=None):
+        return np.maximum(z, 0, out=out)
 
     def derivative(self, z, a):
         return (z > 0).astype(z.dtype)
 
-    def backward(self, z, a, grad_a):
-        return grad_a * (z > 0)
+    def backward(self, z, a, grad_a, out=None):
+        return np.multiply(grad_a, z > 0, out=out)
 
 
 class LeakyReLU(Activation):
@@ -103,10 +107,14 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
 
     def __init__(self, alpha=0.01):
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
+            raise InputError(f"alpha must be a number in [0, 1); received alpha={alpha!r}")
         self.alpha = float(alpha)
 
-    def forward(self, z):
-        return np.where(z > 0, z, self.alpha * z)
+    def forward(self, z, out=None):
+        # for 0 <= alpha < 1, max(z, alpha z) is z where z > 0 and alpha z elsewhere
+        a = np.multiply(z, self.alpha, out=out)
+        return np.maximum(z, a, out=a)
 
     def derivative(self, z, a):
         return np.where(z > 0, 1.0, self.alpha).astype(z.dtype)
@@ -125,16 +133,18 @@ class Softmax(Activation):
 
     name = "softmax"
 
-    def forward(self, z):
-        e = np.exp(z - z.max(axis=1, keepdims=True))
+    def forward(self, z, out=None):
+        e = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        np.exp(e, out=e)
         e /= e.sum(axis=1, keepdims=True)
         return e
 
     def derivative(self, z, a):
         raise TypeError("softmax has no element-wise derivative; use backward()")
 
-    def backward(self, z, a, grad_a):
-        return a * (grad_a - (grad_a * a).sum(axis=1, keepdims=True))
+    def backward(self, z, a, grad_a, out=None):
+        row_sums = np.einsum("ij,ij->i", grad_a, a)[:, None]
+        return np.multiply(a, grad_a - row_sums, out=out)
 
 
 ACTIVATIONS = {

@@ -192,6 +192,8 @@ def model_from(meta, arrays, path="model"):
 
 
 def load(path):
-    """The Sequential saved at ``path`` by ``Sequential.save``."""
+    """The Sequential saved at ``path`` by ``Sequential.save`` (or a training checkpoint)."""
     meta, arrays = read_npz(path)
+    if "checkpoint" in meta:  # a checkpoint also holds the optimizer's state: not needed here
+        arrays = {k: v for k, v in arrays.items() if not k.startswith("optimizer.")}
     return model_from(meta, arrays, os.fspath(path))

@@ -50,6 +50,7 @@ class Dense:
         self.seed = seed
         self.reset_parameters(np.random.default_rng(seed))
         self.a_prev = self.z = self.a = self.delta = None
+        self._buffers = {}
 
     def reset_parameters(self, rng):
         """Draw new W and b from ``rng`` with this layer's initialiser (keeps their dtype)."""
@@ -64,18 +65,32 @@ class Dense:
     def gradients(self):
         return [self.dW, self.db]
 
+    def scratch(self, name, n_rows, n_cols):
+        """A reusable work array of shape (n_rows, n_cols) in the layer's dtype.
+
+        Training allocates z, a, delta and dL/da_prev once and then overwrites them at
+        every step (allocating a fresh array for each costs more than the arithmetic
+        on it). The arrays a layer keeps (z, a, delta) are valid until its next pass.
+        """
+        buf = self._buffers.get(name)
+        if buf is None or len(buf) < n_rows or buf.shape[1] != n_cols or buf.dtype != self.W.dtype:
+            buf = self._buffers[name] = np.empty((n_rows, n_cols), dtype=self.W.dtype)
+        return buf[:n_rows]
+
     def forward(self, a_prev, training=False):
         """a of shape (n_samples, out_features) from a_prev of shape (n_samples, in_features)."""
+        n = len(a_prev)
         self.a_prev = a_prev
-        self.z = a_prev @ self.W.T + self.b
-        self.a = self.activation.forward(self.z)
+        self.z = np.matmul(a_prev, self.W.T, out=self.scratch("z", n, self.out_features))
+        self.z += self.b
+        self.a = self.activation.forward(self.z, out=self.scratch("a", n, self.out_features))
         return self.a
 
     def backward(self, grad_a, need_grad_input=True):
         """From dL/da of this layer: delta = dL/da * f'(z), then ``backward_from_delta``."""
-        return self.backward_from_delta(
-            self.activation.backward(self.z, self.a, grad_a), need_grad_input
-        )
+        delta = self.activation.backward(self.z, self.a, grad_a,
+                                         out=self.scratch("delta", len(grad_a), self.out_features))
+        return self.backward_from_delta(delta, need_grad_input)
 
     def backward_from_delta(self, delta, need_grad_input=True):
         """Store dL/dW and dL/db from delta = dL/dz; return dL/da_prev.
@@ -91,7 +106,9 @@ class Dense:
         self.delta = delta
         np.matmul(delta.T, self.a_prev, out=self.dW)
         np.sum(delta, axis=0, out=self.db)
-        return delta @ self.W if need_grad_input else None
+        if not need_grad_input:
+            return None
+        return np.matmul(delta, self.W, out=self.scratch("grad_in", len(delta), self.in_features))
 
     def __repr__(self):
         return (f"Dense({self.in_features}, {self.out_features}, "

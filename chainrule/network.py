@@ -82,7 +82,9 @@ class Sequential:
         """Fill every layer's dW and db from targets Y of shape (n_samples, n_outputs)."""
         out = self.layers[-1]
         if self.fused:
-            grad = out.backward_from_delta((out.a - Y) * (1.0 / len(Y)))
+            delta = np.subtract(out.a, Y, out=out.scratch("delta", len(Y), self.n_outputs))
+            delta *= 1.0 / len(Y)  # the cost is the mean over the batch
+            grad = out.backward_from_delta(delta)
         else:
             grad = out.backward(self.loss.gradient(out.a, Y))
         first = self.layers.index(self.dense_layers[0])
@@ -91,8 +93,8 @@ class Sequential:
 
     def forward(self, X):
         """The network's output, of shape (n_samples, n_outputs), in inference mode
-        (dropout off). Every layer keeps its a_prev, z and a."""
-        return self._forward(data.check_X(X, self.n_features, self.dtype), training=False)
+        (dropout off). Every layer keeps its a_prev, z and a until its next pass."""
+        return self._forward(data.check_X(X, self.n_features, self.dtype), training=False).copy()
 
     def parameters(self):
         """The live parameter arrays [W1, b1, W2, b2, ...], from the first layer up."""
@@ -116,13 +118,14 @@ class Sequential:
     # --- training and use ---------------------------------------------------------
 
     def fit(self, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=None,
-            validation_split=0.0, shuffle=True, callbacks=(), verbose=0):
+            validation_split=0.0, shuffle=True, callbacks=(), verbose=0, checkpoint=None, resume=None):
         """Train by mini-batch gradient descent; returns a History. See ``training.fit``."""
         from .training import fit  # training builds on the network, not the reverse
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, validation_split=validation_split,
-                   shuffle=shuffle, callbacks=callbacks, verbose=verbose)
+                   shuffle=shuffle, callbacks=callbacks, verbose=verbose,
+                   checkpoint=checkpoint, resume=resume)
 
     def _outputs(self, X, batch_size=4096):
         """Outputs for X (already checked) in slices, to bound memory on large data sets."""

@@ -141,7 +141,7 @@ def _restore(model, optimizer, snapshot):
 
 
 def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=None,
-        validation_split=0.0, shuffle=True, callbacks=(), verbose=0):
+        validation_split=0.0, shuffle=True, callbacks=(), verbose=0, checkpoint=None, resume=None):
     """Train ``model`` by mini-batch gradient descent and return a History.
 
     Arguments:
@@ -157,6 +157,15 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
         shuffle: shuffle the examples at every epoch.
         callbacks: Callback objects.
         verbose: 1 shows a progress bar on stderr (needs tqdm), 0 is silent.
+        checkpoint: a path; after every epoch the weights, optimizer state, random
+            state and history are saved there, atomically (see chainrule.checkpoint).
+        resume: a checkpoint path to continue from; ``epochs`` counts the epochs of the
+            whole run, those already done included. Resuming with the same data and
+            settings gives the same weights, bit for bit, as a run that never stopped.
+
+    A call that raises leaves the network's weights and the optimizer's state as they
+    were before it (training that diverges: as they were at the start of that epoch).
+    Setting ``model.stop_training`` in a callback ends training after that batch.
     """
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
@@ -175,6 +184,22 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
 
     X = data.check_X(X, model.n_features, model.dtype)
     Y, labels = data.check_targets(y, len(X), model.n_outputs, model.loss.name, model.dtype)
+    if validation_data is not None and (not isinstance(validation_data, (tuple, list))
+                                        or len(validation_data) != 2):
+        raise InputError("validation_data must be a pair (X_val, y_val)")
+
+    run = {"n_samples": len(X), "batch_size": batch_size, "shuffle": bool(shuffle),
+           "validation_split": float(validation_split)}
+    epochs_done, history = 0, History()
+    rng_start = model.rng.bit_generator.state
+    if resume is not None:
+        from . import checkpoint as ckpt
+
+        epochs_done, rng_start, saved_history = ckpt.restore_into(model, optimizer, resume, run)
+        if saved_history is not None:
+            history = saved_history
+        rng_now = model.rng.bit_generator.state
+        model.rng.bit_generator.state = rng_start  # the validation split is drawn as at the start
     val = None
     if validation_split:
         train_idx, val_idx = data.train_validation_split(len(X), validation_split, model.rng, labels)
@@ -182,12 +207,12 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
         X, Y = X[train_idx], Y[train_idx]
         labels = None if labels is None else labels[train_idx]
     elif validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise InputError("validation_data must be a pair (X_val, y_val)")
         Xv = data.check_X(validation_data[0], model.n_features, model.dtype, name="X_val")
         Yv, lv = data.check_targets(validation_data[1], len(Xv), model.n_outputs,
                                     model.loss.name, model.dtype, name="y_val")
         val = (Xv, Yv, lv)
+    if resume is not None:
+        model.rng.bit_generator.state = rng_now
 
     if verbose:
         from .progress import ProgressBar  # tqdm is needed only here
@@ -196,27 +221,31 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
     n = len(X)
     step = n if batch_size is None else min(batch_size, n)
     n_batches = math.ceil(n / step)
-    history = History()
     model.history = history
     model.stop_training = False
     params, grads = model.parameters(), model.gradients()
+    X_buf = np.empty((step, X.shape[1]), dtype=X.dtype)
+    Y_buf = np.empty((step, Y.shape[1]), dtype=Y.dtype)
     for cb in callbacks:
         cb.set_model(model)
-        cb.on_train_begin({"epochs": epochs, "batches": n_batches, "samples": n})
+        cb.on_train_begin({"epochs": epochs, "batches": n_batches, "samples": n,
+                           "initial_epoch": epochs_done})
 
-    for epoch in range(epochs):
+    for epoch in range(epochs_done, epochs):
         for cb in callbacks:
             cb.on_epoch_begin(epoch, {})
-        if shuffle:
-            order = model.rng.permutation(n)
-            Xs, Ys = X[order], Y[order]
-            ls = None if labels is None else labels[order]
-        else:
-            Xs, Ys, ls = X, Y, labels
+        order = model.rng.permutation(n) if shuffle else None
         snapshot = _snapshot(model, optimizer)
         total, correct = 0.0, 0
         for batch, start in enumerate(range(0, n, step)):
-            Xb, Yb = Xs[start:start + step], Ys[start:start + step]
+            if order is None:
+                Xb, Yb = X[start:start + step], Y[start:start + step]
+                lb = None if labels is None else labels[start:start + step]
+            else:  # gather this batch's rows into buffers that stay in cache
+                idx = order[start:start + step]
+                Xb = np.take(X, idx, axis=0, out=X_buf[:len(idx)])
+                Yb = np.take(Y, idx, axis=0, out=Y_buf[:len(idx)])
+                lb = None if labels is None else labels[idx]
             # Overflow or NaN anywhere in a step means training diverged: raise it as
             # such, whatever the caller's numpy error settings are.
             with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
@@ -235,10 +264,14 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
                         f"weights are back to those of the start of epoch {epoch + 1}."
                     ) from None
             total += loss * len(Xb)
-            if ls is not None:
-                correct += int((data.predicted_labels(A) == ls[start:start + step]).sum())
+            if lb is not None:
+                correct += int((data.predicted_labels(A) == lb).sum())
             for cb in callbacks:
                 cb.on_batch_end(batch, {"loss": loss, "size": len(Xb)})
+            if model.stop_training and start + step < n:
+                break  # asked to stop in the middle of an epoch
+        if model.stop_training and start + step < n:
+            break
         logs = {"loss": total / n}
         if labels is not None:
             logs["accuracy"] = correct / n
@@ -248,6 +281,10 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
         history.append(epoch, logs)
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
+        if checkpoint is not None:
+            from . import checkpoint as ckpt
+
+            ckpt.save_checkpoint(checkpoint, model, optimizer, epoch + 1, rng_start, run)
         if model.stop_training:
             break
     for cb in callbacks:

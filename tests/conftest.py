@@ -19,8 +19,12 @@ def numpy_errors_raise():
 def shared_datasets():
     """The data home for the tests: $CHAINRULE_DATA, else ../shared/datasets beside the repo."""
     if os.environ.get("CHAINRULE_DATA"):
-        return Path(os.environ["CHAINRULE_DATA"])
+        return Path(os.environ["CHAINRULE_DATA"]).resolve()
     return Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+# Subprocesses (the CLI tests) run in other folders: give them an absolute data home.
+os.environ["CHAINRULE_DATA"] = str(shared_datasets())
 
 
 @pytest.fixture(scope="session")
