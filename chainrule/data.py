@@ -70,7 +70,7 @@ def check_labels(y, n_classes, name="y"):
     if arr.dtype.kind == "f" and len(arr) and not np.array_equal(arr, np.round(arr)):
         raise InputError(
             f"{name} must be integer class labels; received non-integer values such as "
-            f"{arr[arr != np.round(arr)][0]!r}"
+            f"{arr[arr != np.round(arr)][0].item()!r}"
         )
     labels = arr.astype(np.int64)
     if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
@@ -107,7 +107,7 @@ def check_targets(y, n_samples, n_outputs, loss_name, dtype, name="y"):
     if loss_name in ("log_loss", "cross_entropy") and (arr.min() < 0 or arr.max() > 1):
         raise InputError(
             f"{name} must lie in [0, 1] for loss={loss_name!r}; received values in "
-            f"[{arr.min()}, {arr.max()}]"
+            f"[{arr.min().item()}, {arr.max().item()}]"
         )
     Y = np.ascontiguousarray(arr, dtype=dtype)
     labels = None
