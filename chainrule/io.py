@@ -11,9 +11,11 @@ target, so a crash leaves the old file or the new one, never a broken one.
 """
 
 import json
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -26,6 +28,8 @@ from .training import History
 FORMAT = "chainrule-model"
 FORMAT_VERSION = 1
 MAX_META_BYTES = 1 << 24
+MAX_ARRAY_BYTES = 1 << 31  # 2 GiB: far above any MLP this library trains on a CPU
+MAX_ENTRIES = 10_000
 
 
 def _layer_config(layer):
@@ -99,27 +103,68 @@ def save(model, path):
     write_npz_atomic(path, arrays)
 
 
+def _read_member(zf, info, path):
+    """One .npy member of the archive as an array, checked before anything is allocated:
+    a plain numeric dtype (never object, so never pickle) and a header whose shape matches
+    the member's size exactly."""
+    if info.file_size > MAX_ARRAY_BYTES:
+        raise ModelFormatError(f"{path}: entry {info.filename!r} is larger than {MAX_ARRAY_BYTES} bytes")
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=10000)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=10000)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise ModelFormatError(
+                f"{path}: entry {info.filename!r} has dtype {dtype}; only numeric arrays are allowed"
+            )
+        size = math.prod(shape) * dtype.itemsize
+        if size != info.file_size - f.tell():
+            raise ModelFormatError(
+                f"{path}: entry {info.filename!r} claims shape {shape} ({size} bytes) but holds "
+                f"{info.file_size - f.tell()} bytes"
+            )
+        raw = f.read(size)
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return array.astype(dtype.newbyteorder("="), copy=True)
+
+
 def read_npz(path):
-    """(meta dict, arrays dict) from a chainrule .npz file, or ModelFormatError."""
+    """(meta dict, arrays dict) from a chainrule .npz file, or ModelFormatError.
+
+    Reads the zip archive entry by entry rather than through np.load, so that sizes and
+    dtypes are checked before anything is allocated: a damaged or hostile file is refused,
+    it cannot run code or make the reader exhaust memory.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = list(npz.files)
-            if "meta" not in names:
-                raise ModelFormatError(f"{path} is not a chainrule model file (no 'meta' entry)")
-            arrays = {name: npz[name] for name in names}
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            if len(members) > MAX_ENTRIES:
+                raise ModelFormatError(f"{path}: too many entries ({len(members)})")
+            arrays = {}
+            for info in members:
+                if not info.filename.endswith(".npy"):
+                    raise ModelFormatError(f"{path}: unexpected entry {info.filename!r}")
+                arrays[info.filename[:-4]] = _read_member(zf, info, path)
     except ModelFormatError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
+            KeyError, NotImplementedError, RuntimeError, SyntaxError, zlib.error) as exc:
         raise ModelFormatError(f"{path} is not a readable chainrule model file: {exc}") from None
+    if "meta" not in arrays:
+        raise ModelFormatError(f"{path} is not a chainrule model file (no 'meta' entry)")
     meta = arrays.pop("meta")
     if meta.dtype != np.uint8 or meta.ndim != 1 or meta.size > MAX_META_BYTES:
         raise ModelFormatError(f"{path}: the 'meta' entry must be UTF-8 JSON bytes")
     try:
         meta = json.loads(meta.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFormatError(f"{path}: the 'meta' entry is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFormatError(f"{path} is not a chainrule model file (format is not {FORMAT!r})")
@@ -152,6 +197,21 @@ def _build_layer(config, i):
     raise ModelFormatError(f"layer {i}: unknown layer type {kind!r}; known: ['Dense', 'Dropout']")
 
 
+def _check_shapes_before_building(configs, arrays, path):
+    """Every Dense layer's sizes must match the arrays in the file before any layer is
+    built: a file cannot make the loader allocate more than the file itself holds."""
+    dense = [c for c in configs if isinstance(c, dict) and c.get("type") == "Dense"]
+    for i, config in enumerate(dense, 1):
+        shape = (config.get("out_features"), config.get("in_features"))
+        W, b = arrays.get(f"W{i}"), arrays.get(f"b{i}")
+        if W is None or b is None or W.shape != shape or b.shape != shape[:1]:
+            raise ModelFormatError(
+                f"{path}: Dense layer {i} has (out_features, in_features) = {shape}, which does "
+                f"not match its arrays W{i} {None if W is None else W.shape} and "
+                f"b{i} {None if b is None else b.shape}"
+            )
+
+
 def model_from(meta, arrays, path="model"):
     """A Sequential from a parsed meta document and its arrays, every shape checked."""
     try:
@@ -162,6 +222,7 @@ def model_from(meta, arrays, path="model"):
         layers = meta.get("layers")
         if not isinstance(layers, list) or not layers:
             raise ModelFormatError(f"{path}: 'layers' must be a non-empty list")
+        _check_shapes_before_building(layers, arrays, path)
         layers = [_build_layer(c, i) for i, c in enumerate(layers, 1)]
         model = Sequential(layers, loss=meta["loss"], seed=meta.get("seed"),
                            dtype=meta["dtype"], classifier=bool(meta.get("classifier")))
