@@ -7,6 +7,10 @@ cost and lr the learning rate of this step. Weight decay applies to weight matri
 
 A learning rate is a positive number or a schedule: a callable from the optimizer's
 step count (0 for the first step) to the learning rate, as in Keras.
+
+Every optimizer takes ``clip_norm``: when the global norm of all the gradients,
+sqrt(sum of every g^2), exceeds it, they are scaled down to that norm before the
+update (PyTorch's clip_grad_norm_), which keeps one bad batch from blowing up the weights.
 """
 
 import math
@@ -89,8 +93,9 @@ def _learning_rate(value):
 class Optimizer:
     """Base class: the learning rate, the step count, and per-parameter state arrays."""
 
-    def __init__(self, learning_rate):
+    def __init__(self, learning_rate, clip_norm=None):
         self.learning_rate = _learning_rate(learning_rate)
+        self.clip_norm = None if clip_norm is None else _number("clip_norm", clip_norm, 0, low_open=True)
         self.iterations = 0
         self.state = {}  # name -> list of arrays aligned with the parameters
 
@@ -106,6 +111,10 @@ class Optimizer:
     def step(self, params, grads):
         """Update every array of ``params`` in place from ``grads`` (same shapes)."""
         lr = self.current_learning_rate()
+        if self.clip_norm is not None:
+            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+            if norm > self.clip_norm:
+                grads = [g * (self.clip_norm / norm) for g in grads]
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             self._update(i, p, g, lr, params)
         self.iterations += 1
@@ -125,7 +134,8 @@ class Optimizer:
     def config(self):
         """The settings as plain JSON values (schedules are not included)."""
         return {k: v for k, v in vars(self).items()
-                if isinstance(v, (int, float, bool, str)) and k != "iterations"}
+                if isinstance(v, (int, float, bool, str, type(None))) and k != "iterations"
+                and not callable(v)}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -147,8 +157,8 @@ class SGD(Optimizer):
     ``weight_decay`` adds the L2 gradient wd * W to g first.
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clip_norm=None):
+        super().__init__(learning_rate, clip_norm)
         self.momentum = _number("momentum", momentum, 0, 1, high_open=True)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
@@ -178,8 +188,9 @@ class Adam(Optimizer):
     ``weight_decay`` adds the L2 gradient wd * W to g first (AdamW decouples it).
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
+                 clip_norm=None):
+        super().__init__(learning_rate, clip_norm)
         self.beta_1 = _number("beta_1", beta_1, 0, 1, high_open=True)
         self.beta_2 = _number("beta_2", beta_2, 0, 1, high_open=True)
         self.epsilon = _number("epsilon", epsilon, 0, low_open=True)
@@ -208,8 +219,9 @@ class AdamW(Adam):
         W <- W - lr * weight_decay * W, then the Adam step on the plain gradient.
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01,
+                 clip_norm=None):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, clip_norm)
 
     def _gradient(self, g, p):
         return g
@@ -227,8 +239,9 @@ class RMSprop(Optimizer):
     with momentum mu:  v <- mu v + g / (sqrt(s) + epsilon);  p <- p - lr v
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, weight_decay=0.0):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, weight_decay=0.0,
+                 clip_norm=None):
+        super().__init__(learning_rate, clip_norm)
         self.rho = _number("rho", rho, 0, 1, high_open=True)
         self.momentum = _number("momentum", momentum, 0, 1, high_open=True)
         self.epsilon = _number("epsilon", epsilon, 0, low_open=True)

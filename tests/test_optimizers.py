@@ -132,3 +132,24 @@ def test_any_real_number_is_a_learning_rate():
 def test_bad_settings(make, message):
     with pytest.raises(InputError, match=message):
         make()
+
+
+def test_clip_norm_scales_the_global_gradient_norm():
+    p = [np.zeros(2), np.zeros(1)]
+    g = [np.array([3.0, 0.0]), np.array([4.0])]  # global norm 5
+    optimizers.SGD(1.0, clip_norm=1.0).step(p, g)
+    np.testing.assert_allclose(p[0], [-0.6, 0.0])
+    np.testing.assert_allclose(p[1], [-0.8])
+    q = [np.zeros(2), np.zeros(1)]
+    optimizers.SGD(1.0, clip_norm=10.0).step(q, g)  # under the limit: unchanged
+    np.testing.assert_allclose(q[0], [-3.0, 0.0])
+    np.testing.assert_array_equal(g[0], [3.0, 0.0])  # the gradients themselves are not modified
+    with pytest.raises(InputError, match=r"clip_norm must be in \(0, inf\]; received clip_norm=0.0"):
+        optimizers.Adam(clip_norm=0)
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.OPTIMIZERS))
+def test_config_round_trips_through_the_constructor(name):
+    opt = optimizers.OPTIMIZERS[name](clip_norm=2.0)
+    again = type(opt)(**opt.config())
+    assert again.config() == opt.config()
