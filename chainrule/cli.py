@@ -9,6 +9,7 @@ status 2, never a traceback; Ctrl-C ends it with status 130.
 
 import argparse
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -165,8 +166,29 @@ def _print_results(split, loss, accuracy=None):
         print(f"{split} accuracy: {100 * accuracy:.2f}%")
 
 
-def _fit(model, X, y, optimizer, args):
-    """Train with the progress bar unless --quiet: (History, training examples, seconds)."""
+class _StopOnInterrupt:
+    """While training, the first Ctrl-C asks ``fit`` to stop after the current batch, so the
+    weights are whole and can be saved; a second Ctrl-C interrupts at once."""
+
+    def __init__(self, model):
+        self.model, self.interrupted = model, False
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        self.model.stop_training = True
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+
+
+def _fit(model, X, y, optimizer, args, resume=None):
+    """Train with the progress bar unless --quiet: (History, training examples, seconds, interrupted)."""
     seen = {}  # the number of training examples, after the validation split
     callbacks = [LambdaCallback(on_train_begin=lambda logs: seen.update(samples=logs["samples"]))]
     if not args.quiet:
@@ -175,9 +197,10 @@ def _fit(model, X, y, optimizer, args):
         callbacks.append(ProgressBar())
     start = time.perf_counter()
     try:
-        history = model.fit(X, y, epochs=args.epochs, batch_size=args.batch_size,
-                            optimizer=optimizer, validation_split=args.validation_split,
-                            callbacks=callbacks)
+        with _StopOnInterrupt(model) as guard:
+            history = model.fit(X, y, epochs=args.epochs, batch_size=args.batch_size,
+                                optimizer=optimizer, validation_split=args.validation_split,
+                                callbacks=callbacks, checkpoint=args.checkpoint, resume=resume)
     except BaseException:
         # fit leaves the epoch's progress bar open when it raises (Ctrl-C, divergence), and
         # tqdm would draw it again at exit, after the error: close it, or end the line of
@@ -189,7 +212,22 @@ def _fit(model, X, y, optimizer, args):
             else:
                 print(file=sys.stderr)
         raise
-    return history, seen["samples"], time.perf_counter() - start
+    if guard.interrupted and not args.quiet:
+        bar = getattr(callbacks[-1], "bar", None)
+        if bar is not None:
+            bar.close()
+    return history, seen["samples"], time.perf_counter() - start, guard.interrupted
+
+
+def _resumed(args):
+    """The model and optimizer of the checkpoint --resume names; its batch size and
+    validation split replace the flags, so that the run continues as it began."""
+    from . import checkpoint
+
+    model, info, _ = checkpoint.read_checkpoint(args.resume)
+    args.batch_size = info["run"]["batch_size"]
+    args.validation_split = info["run"]["validation_split"]
+    return model, checkpoint.optimizer_from(info)
 
 
 def train(args):
@@ -198,18 +236,26 @@ def train(args):
         raise InputError(f"--output must be a file in an existing folder; received {args.output!r}")
     (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    model = build_model(X_train.shape[1], n_classes, args)
-    optimizer = build_optimizer(args)
-    history, samples, seconds = _fit(model, X_train, y_train, optimizer, args)
-    test = model.evaluate(X_test, y_test)
+    if args.resume:
+        model, optimizer = _resumed(args)
+    else:
+        model, optimizer = build_model(X_train.shape[1], n_classes, args), build_optimizer(args)
+    done_before = len(model.history.epoch) if model.history is not None else 0
+    history, samples, seconds, interrupted = _fit(model, X_train, y_train, optimizer, args,
+                                                  resume=args.resume)
     model.save(output)
+    if interrupted:
+        print(f"chainrule: interrupted after {len(history.epoch)} complete epochs; saved {output}",
+              file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED)
+    test = model.evaluate(X_test, y_test)
 
     epochs = len(history.epoch)
     print(f"dataset: {args.dataset} ({len(X_train):,} training and {len(X_test):,} test "
           f"examples, {X_train.shape[1]} features, {n_classes} classes)")
     print(f"network: {describe(model)}")
     print(f"training: {epochs} epochs of {optimizer!r}, batch size {args.batch_size}, seed {args.seed}")
-    print(f"time: {seconds:.2f} s ({epochs * samples / seconds:,.0f} examples/s)")
+    print(f"time: {seconds:.2f} s ({(epochs - done_before) * samples / seconds:,.0f} examples/s)")
     if "val_loss" in history:
         _print_results("validation", history["val_loss"][-1],
                        history["val_accuracy"][-1] if "val_accuracy" in history else None)
@@ -292,6 +338,11 @@ def build_parser():
                    help="floating-point type of the weights and computations (default: float32)")
     p.add_argument("--output", default="model.npz", metavar="PATH",
                    help="where to save the model (default: model.npz)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="save weights, optimizer state and progress here after every epoch")
+    p.add_argument("--resume", metavar="PATH",
+                   help="continue the run saved in this checkpoint (its network, optimizer, "
+                   "batch size and validation split) up to --epochs epochs in all")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=train)
 

@@ -232,7 +232,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, files, args, message):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
-def test_ctrl_c_during_training_exits_130_in_one_line(tmp_path):
+def test_ctrl_c_during_training_saves_what_was_trained_and_exits_130(tmp_path):
     process = subprocess.Popen(command("train", "--epochs", 100000), cwd=tmp_path, env=environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -249,5 +249,32 @@ def test_ctrl_c_during_training_exits_130_in_one_line(tmp_path):
     assert process.returncode == 130
     assert stdout == b""
     assert b"Traceback" not in seen + stderr
-    assert (seen + stderr).decode().splitlines()[-1] == "chainrule: interrupted"
-    assert not (tmp_path / "model.npz").exists()
+    last = (seen + stderr).decode().splitlines()[-1]
+    match = re.fullmatch(r"chainrule: interrupted after (\d+) complete epochs; saved model.npz", last)
+    assert match and int(match.group(1)) >= 2, last
+    model = chainrule.load(tmp_path / "model.npz")  # whole weights, the epochs in its history
+    assert len(model.history.epoch) == int(match.group(1))
+    (_, _), (X_test, y_test) = datasets.load("digits")
+    assert model.evaluate(X_test, y_test)["accuracy"] > 0.9
+
+
+def test_checkpoint_then_resume_equals_one_uninterrupted_run(tmp_path):
+    common = ("--epochs", 6, "--batch-size", 64, "--validation-split", 0.1, "--dropout", 0.1, "--quiet")
+    succeeded(run("train", *common, "--output", "straight.npz", cwd=tmp_path))
+    first = ("train", "--epochs", 3, "--batch-size", 64, "--validation-split", 0.1, "--dropout", 0.1,
+             "--quiet", "--checkpoint", "ck.npz", "--output", "half.npz")
+    succeeded(run(*first, cwd=tmp_path))
+    out = succeeded(run("train", "--resume", "ck.npz", "--epochs", 6, "--quiet", "--output", "resumed.npz",
+                        cwd=tmp_path))
+    assert "training: 6 epochs" in out
+    straight, resumed = chainrule.load(tmp_path / "straight.npz"), chainrule.load(tmp_path / "resumed.npz")
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert straight.history.history == resumed.history.history
+
+
+def test_resume_from_a_model_file_is_a_one_line_error(tmp_path):
+    succeeded(run("train", "--epochs", 1, "--quiet", "--output", "m.npz", cwd=tmp_path))
+    result = run("train", "--resume", "m.npz", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "is a model file, not a checkpoint" in result.stderr
