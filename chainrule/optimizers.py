@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from . import kernels
 from .errors import InputError
 
 
@@ -142,6 +143,11 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+def _fusable(*arrays):
+    """Whether the compiled update of chainrule.kernels can run on these arrays."""
+    return kernels.AVAILABLE and all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
+
+
 def _decayed(g, p, weight_decay):
     """g + weight_decay * p for weight matrices: the gradient of the L2 term (wd / 2) ||W||^2."""
     return g + weight_decay * p if weight_decay and p.ndim >= 2 else g
@@ -171,6 +177,11 @@ class SGD(Optimizer):
             p -= lr * g
             return
         v = self._slots("velocity", params)[i]
+        if _fusable(p, v, g):  # the same formulas, in one compiled pass (chainrule.kernels)
+            one = p.dtype.type
+            kernels.inplace_sgd_momentum(p.reshape(-1), v.reshape(-1), g.reshape(-1), one(lr),
+                                         one(self.momentum), self.nesterov)
+            return
         v *= self.momentum
         v -= lr * g
         if self.nesterov:
@@ -204,6 +215,13 @@ class Adam(Optimizer):
         m = self._slots("m", params)[i]
         v = self._slots("v", params)[i]
         t = self.iterations + 1
+        if _fusable(p, m, v, g):  # the same formulas, in one compiled pass (chainrule.kernels)
+            one = p.dtype.type
+            kernels.inplace_adam(p.reshape(-1), m.reshape(-1), v.reshape(-1), g.reshape(-1), one(lr),
+                                 one(self.beta_1), one(1 - self.beta_1), one(self.beta_2),
+                                 one(1 - self.beta_2), one(1 - self.beta_1 ** t),
+                                 one(1 - self.beta_2 ** t), one(self.epsilon))
+            return
         m *= self.beta_1
         m += (1 - self.beta_1) * g
         v *= self.beta_2

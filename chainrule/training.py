@@ -242,9 +242,11 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
                 Xb, Yb = X[start:start + step], Y[start:start + step]
                 lb = None if labels is None else labels[start:start + step]
             else:  # gather this batch's rows into buffers that stay in cache
+                # (mode="clip": the indices are a permutation, always in range, and numpy
+                # then writes straight into out instead of through a temporary)
                 idx = order[start:start + step]
-                Xb = np.take(X, idx, axis=0, out=X_buf[:len(idx)])
-                Yb = np.take(Y, idx, axis=0, out=Y_buf[:len(idx)])
+                Xb = np.take(X, idx, axis=0, out=X_buf[:len(idx)], mode="clip")
+                Yb = np.take(Y, idx, axis=0, out=Y_buf[:len(idx)], mode="clip")
                 lb = None if labels is None else labels[idx]
             # Overflow or NaN anywhere in a step means training diverged: raise it as
             # such, whatever the caller's numpy error settings are.
@@ -272,6 +274,13 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
                 break  # asked to stop in the middle of an epoch
         if model.stop_training and start + step < n:
             break
+        if not all(np.isfinite(p).all() for p in params):  # compiled updates raise no numpy errors
+            _restore(model, optimizer, snapshot)
+            raise TrainingDivergedError(
+                f"training diverged in epoch {epoch + 1}: the weights are no longer finite; try a "
+                f"smaller learning rate (now {optimizer.current_learning_rate():g}). The weights "
+                f"are back to those of the start of epoch {epoch + 1}."
+            )
         logs = {"loss": total / n}
         if labels is not None:
             logs["accuracy"] = correct / n

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from chainrule import optimizers
+from chainrule import kernels, optimizers
 from chainrule.errors import InputError
 
 
@@ -153,3 +153,28 @@ def test_config_round_trips_through_the_constructor(name):
     opt = optimizers.OPTIMIZERS[name](clip_norm=2.0)
     again = type(opt)(**opt.config())
     assert again.config() == opt.config()
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install chainrule[fast])")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [lambda: optimizers.SGD(0.1, momentum=0.9),
+                                  lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+                                  lambda: optimizers.Adam(0.01), lambda: optimizers.AdamW(0.01)],
+                         ids=["momentum", "nesterov", "adam", "adamw"])
+def test_compiled_updates_equal_the_numpy_formulas_bit_for_bit(make, dtype, monkeypatch):
+    rng = np.random.default_rng(0)
+    p0 = [rng.normal(size=(5, 4)).astype(dtype), rng.normal(size=4).astype(dtype)]
+    grads = [[rng.normal(size=p.shape).astype(dtype) for p in p0] for _ in range(5)]
+
+    def run_all():
+        opt, params = make(), [p.copy() for p in p0]
+        for g in grads:
+            opt.step(params, g)
+        return params
+
+    compiled = run_all()
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    plain = run_all()
+    for a, b in zip(compiled, plain, strict=True):
+        assert a.dtype == dtype
+        assert a.tobytes() == b.tobytes()

@@ -1,0 +1,48 @@
+"""Fused optimizer updates, compiled by numba when it is installed (``chainrule[fast]``).
+
+An optimizer step applies a few element-wise formulas to every parameter. As numpy
+expressions each formula is one pass over the arrays, with temporaries; written as
+one loop and compiled, the whole update is a single pass. The loops below are the same
+formulas as the optimizers' numpy code, operation for operation, so both give the same
+numbers (the tests check it bit for bit). Without numba, ``AVAILABLE`` is False and the
+optimizers run their numpy expressions.
+
+Every array is 1-D and C-contiguous (a parameter's ``reshape(-1)`` view), and every
+scalar has the arrays' dtype, so float32 arithmetic stays float32 as in numpy.
+"""
+
+import math
+
+try:
+    import numba
+except ImportError:  # numba is optional
+    numba = None
+
+AVAILABLE = numba is not None
+
+
+def _sgd_momentum(p, v, g, lr, mu, nesterov):
+    """v <- mu v - lr g;  p <- p + v  (Nesterov: p <- p + mu v - lr g)."""
+    for i in range(p.size):
+        step = lr * g[i]
+        v[i] = mu * v[i] - step
+        if nesterov:
+            p[i] += mu * v[i] - step
+        else:
+            p[i] += v[i]
+
+
+def _adam(p, m, v, g, lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, c_1, c_2, epsilon):
+    """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    p <- p - lr (m / c_1) / (sqrt(v / c_2) + epsilon), with c = 1 - beta^t."""
+    for i in range(p.size):
+        m[i] = m[i] * beta_1 + one_minus_beta_1 * g[i]
+        v[i] = v[i] * beta_2 + one_minus_beta_2 * (g[i] * g[i])
+        p[i] -= lr * (m[i] / c_1) / (math.sqrt(v[i] / c_2) + epsilon)
+
+
+if AVAILABLE:
+    inplace_sgd_momentum = numba.njit(cache=True, nogil=True)(_sgd_momentum)
+    inplace_adam = numba.njit(cache=True, nogil=True)(_adam)
+else:
+    inplace_sgd_momentum = inplace_adam = None
