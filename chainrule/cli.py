@@ -129,13 +129,20 @@ def build_model(n_features, n_classes, args):
     return Sequential(layers, loss=args.loss, seed=args.seed, dtype=args.dtype, classifier=True)
 
 
-def build_optimizer(args):
-    """The optimizer of --optimizer, --lr and --momentum (see SGD_LEARNING_RATES)."""
+def build_optimizer(args, n_train=None):
+    """The optimizer of --optimizer, --lr, --momentum and --schedule (see SGD_LEARNING_RATES);
+    a cosine schedule decays the rate to 0 over the steps of the whole run, which takes
+    ``n_train``, the number of training examples."""
     settings = {}
     if args.lr is not None:
         settings["learning_rate"] = args.lr
     elif args.optimizer == "sgd":
         settings["learning_rate"] = SGD_LEARNING_RATES[args.loss]
+    if args.schedule == "cosine":
+        lr = settings.get("learning_rate", optimizers.OPTIMIZERS[args.optimizer]().learning_rate)
+        n_fit = n_train - round(args.validation_split * n_train)
+        steps = args.epochs * math.ceil(n_fit / args.batch_size)
+        settings["learning_rate"] = optimizers.CosineDecay(lr, decay_steps=steps)
     if args.momentum is not None:
         if args.optimizer not in ("sgd", "rmsprop"):
             raise InputError(
@@ -239,7 +246,8 @@ def train(args):
     if args.resume:
         model, optimizer = _resumed(args)
     else:
-        model, optimizer = build_model(X_train.shape[1], n_classes, args), build_optimizer(args)
+        model = build_model(X_train.shape[1], n_classes, args)
+        optimizer = build_optimizer(args, len(X_train))
     done_before = len(model.history.epoch) if model.history is not None else 0
     history, samples, seconds, interrupted = _fit(model, X_train, y_train, optimizer, args,
                                                   resume=args.resume)
@@ -323,6 +331,9 @@ def build_parser():
                    "0.001 for the others)")
     p.add_argument("--momentum", type=_fraction,
                    help="momentum of sgd or rmsprop, in [0, 1) (default: 0.9 for sgd, 0 for rmsprop)")
+    p.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                   help="learning rate over the run: constant, or cosine decay from --lr to 0 "
+                   "(default: constant)")
     p.add_argument("--batch-size", type=_positive_integer, default=32, metavar="N",
                    help="examples per gradient step (default: 32)")
     p.add_argument("--epochs", type=_positive_integer, default=20, metavar="N",

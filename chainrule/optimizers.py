@@ -45,6 +45,23 @@ class Schedule:
     def __call__(self, step):
         raise NotImplementedError
 
+    def config(self):
+        """The settings as JSON values, with the class name under "schedule"."""
+        return {"schedule": type(self).__name__, **vars(self)}
+
+    @staticmethod
+    def from_config(config):
+        settings = dict(config)
+        name = settings.pop("schedule", None)
+        classes = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, CosineDecay)}
+        if name not in classes:
+            raise InputError(f"schedule must be one of {sorted(classes)}; received {name!r}")
+        return classes[name](**settings)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
 
 class StepDecay(Schedule):
     """lr = initial_learning_rate * gamma ** floor(step / step_size)."""
@@ -84,6 +101,8 @@ class CosineDecay(Schedule):
 
 
 def _learning_rate(value):
+    if isinstance(value, dict):  # a schedule's config(), as saved in a checkpoint
+        return Schedule.from_config(value)
     if isinstance(value, Schedule) or (callable(value) and not isinstance(value, type)):
         return value
     return _number("learning_rate", value, 0, low_open=True)
@@ -133,10 +152,13 @@ class Optimizer:
         self.state = {k: [np.array(a) for a in v] for k, v in state["state"].items()}
 
     def config(self):
-        """The settings as plain JSON values (schedules are not included)."""
-        return {k: v for k, v in vars(self).items()
-                if isinstance(v, (int, float, bool, str, type(None))) and k != "iterations"
-                and not callable(v)}
+        """The settings as plain JSON values; a schedule as its config() (a user's own
+        callable learning rate cannot be saved and is left out)."""
+        config = {k: v for k, v in vars(self).items()
+                  if isinstance(v, (int, float, bool, str, type(None))) and k != "iterations"}
+        if isinstance(self.learning_rate, Schedule):
+            config["learning_rate"] = self.learning_rate.config()
+        return config
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

@@ -178,3 +178,14 @@ def test_compiled_updates_equal_the_numpy_formulas_bit_for_bit(make, dtype, monk
     for a, b in zip(compiled, plain, strict=True):
         assert a.dtype == dtype
         assert a.tobytes() == b.tobytes()
+
+
+def test_schedules_round_trip_through_config():
+    for schedule in (optimizers.StepDecay(0.5, step_size=3, gamma=0.5),
+                     optimizers.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.9),
+                     optimizers.CosineDecay(0.1, decay_steps=100, alpha=0.01)):
+        opt = optimizers.SGD(schedule, momentum=0.9)
+        again = optimizers.SGD(**opt.config())
+        assert [again.learning_rate(t) for t in range(0, 200, 7)] == [schedule(t) for t in range(0, 200, 7)]
+    with pytest.raises(InputError, match=r"schedule must be one of \['CosineDecay', 'ExponentialDecay', 'StepDecay'\]"):
+        optimizers.SGD({"schedule": "Warmup"})
