@@ -161,7 +161,9 @@ class Optimizer:
         return config
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        config = {"learning_rate": self.learning_rate,
+                  **{k: v for k, v in self.config().items() if k != "learning_rate"}}
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return f"{type(self).__name__}({args})"
 
 
