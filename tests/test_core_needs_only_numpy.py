@@ -30,4 +30,4 @@ def test_the_core_runs_with_numpy_alone(tmp_path):
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "m.npz")], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"chainrule", "numpy"}
+    assert set(result.stdout.split()) - {"cython_runtime"} == {"chainrule", "numpy"}  # numpy makes cython_runtime
