@@ -129,6 +129,24 @@ def _check_positive_int(name, value, allow_none=False):
     return int(value)
 
 
+def _finite(arrays):
+    return all(np.isfinite(a).all() for a in arrays)
+
+
+def _diverged(model, optimizer, snapshot, epoch, batch, reason, restore=False):
+    """Raise TrainingDivergedError; the weights stay as they are if they are all finite
+    (and restore is False), else they go back to the snapshot of the epoch's start."""
+    if restore or not _finite(model.parameters()):
+        _restore(model, optimizer, snapshot)
+        kept = f"the weights are back to those of the start of epoch {epoch + 1}"
+    else:
+        kept = "the weights are the last finite ones, from the step before"
+    raise TrainingDivergedError(
+        f"training diverged at epoch {epoch + 1}, batch {batch + 1} ({reason}); try a smaller "
+        f"learning rate (now {optimizer.current_learning_rate():g}); {kept}"
+    ) from None
+
+
 def _snapshot(model, optimizer):
     return [p.copy() for p in model.parameters()], optimizer.state_dict()
 
@@ -257,14 +275,14 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
                     if not math.isfinite(loss):
                         raise FloatingPointError(f"the loss became {loss}")
                     model._backward(Yb)
-                    optimizer.step(params, grads)
                 except FloatingPointError as exc:
-                    _restore(model, optimizer, snapshot)
-                    raise TrainingDivergedError(
-                        f"training diverged at epoch {epoch + 1}, batch {batch + 1} ({exc}); try a "
-                        f"smaller learning rate (now {optimizer.current_learning_rate():g}). The "
-                        f"weights are back to those of the start of epoch {epoch + 1}."
-                    ) from None
+                    # Nothing has been updated in this step: the weights are those the last
+                    # step left, which are kept if they are finite (the last finite state).
+                    _diverged(model, optimizer, snapshot, epoch, batch, exc)
+                try:
+                    optimizer.step(params, grads)
+                except FloatingPointError as exc:  # a half-done update: back to the epoch's start
+                    _diverged(model, optimizer, snapshot, epoch, batch, exc, restore=True)
             total += loss * len(Xb)
             if lb is not None:
                 correct += int((data.predicted_labels(A) == lb).sum())
@@ -274,13 +292,8 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
                 break  # asked to stop in the middle of an epoch
         if model.stop_training and start + step < n:
             break
-        if not all(np.isfinite(p).all() for p in params):  # compiled updates raise no numpy errors
-            _restore(model, optimizer, snapshot)
-            raise TrainingDivergedError(
-                f"training diverged in epoch {epoch + 1}: the weights are no longer finite; try a "
-                f"smaller learning rate (now {optimizer.current_learning_rate():g}). The weights "
-                f"are back to those of the start of epoch {epoch + 1}."
-            )
+        if not _finite(params):  # compiled updates (chainrule.kernels) raise no numpy errors
+            _diverged(model, optimizer, snapshot, epoch, batch, "the weights are no longer finite")
         logs = {"loss": total / n}
         if labels is not None:
             logs["accuracy"] = correct / n

@@ -133,13 +133,36 @@ def test_early_stopping_needs_a_reported_metric(blobs):
         small_classifier().fit(X, y, epochs=2, callbacks=[cr.EarlyStopping()])
 
 
-def test_divergence_stops_with_a_clear_error_and_restores_finite_weights():
+def test_divergence_stops_with_a_clear_error_and_keeps_the_last_finite_weights():
     X = np.random.default_rng(0).normal(size=(40, 4)) * 50
     y = X @ np.ones((4, 1)) * 1e3
     model = Sequential([Dense(4, 16, "relu"), Dense(16, 1)], loss="mse", seed=0)
-    with pytest.raises(TrainingDivergedError, match=r"training diverged at epoch \d+, batch \d+ \(.*\); try a smaller learning rate"):
-        model.fit(X, y, epochs=50, batch_size=8, optimizer=cr.optimizers.SGD(1.0))
+    seen = []
+    record = cr.LambdaCallback(on_batch_end=lambda b, logs: seen.append([p.copy() for p in model.parameters()]))
+    with pytest.raises(TrainingDivergedError, match=r"training diverged at epoch \d+, batch \d+ \(.*\); "
+                       r"try a smaller learning rate \(now 1\); the weights are the last finite ones"):
+        model.fit(X, y, epochs=50, batch_size=8, optimizer=cr.optimizers.SGD(1.0), callbacks=[record])
     assert all(np.isfinite(p).all() for p in model.parameters())
+    for p, last in zip(model.parameters(), seen[-1], strict=True):  # those after the last good step
+        np.testing.assert_array_equal(p, last)
+
+
+def test_weights_that_are_no_longer_finite_go_back_to_the_epochs_start(blobs):
+    X, y = blobs
+    model = small_classifier()
+    starts = []
+
+    def poison(batch, logs):  # as an update that overflowed without a numpy error would
+        if len(starts) == 2 and batch == 1:
+            model.layers[0].W[0, 0] = np.inf
+
+    callbacks = [cr.LambdaCallback(on_epoch_begin=lambda e, logs: starts.append([p.copy() for p in model.parameters()]),
+                                   on_batch_end=poison)]
+    with pytest.raises(TrainingDivergedError, match=r"at epoch 2, batch 3 .*the weights are back to those of "
+                       r"the start of epoch 2"):
+        model.fit(X, y, epochs=3, batch_size=16, callbacks=callbacks)
+    for p, start in zip(model.parameters(), starts[1], strict=True):
+        np.testing.assert_array_equal(p, start)
 
 
 def test_progress_bar_goes_to_stderr_and_the_library_does_not_print(blobs, capsys):
