@@ -128,9 +128,12 @@ class Sequential:
                    checkpoint=checkpoint, resume=resume)
 
     def _outputs(self, X, batch_size=4096):
-        """Outputs for X (already checked) in slices, to bound memory on large data sets."""
-        return np.concatenate([self._forward(X[i:i + batch_size], training=False)
-                               for i in range(0, len(X), batch_size)])
+        """Outputs for X (already checked) in slices, to bound memory on large data sets
+        (each slice's output is copied out of the layers' reused work arrays)."""
+        A = np.empty((len(X), self.n_outputs), dtype=self.dtype)
+        for i in range(0, len(X), batch_size):
+            A[i:i + batch_size] = self._forward(X[i:i + batch_size], training=False)
+        return A
 
     def evaluate(self, X, y):
         """{"loss": mean cost, "accuracy": share of correct labels (where y holds classes)}."""

@@ -184,6 +184,16 @@ def test_predict_and_predict_proba():
         regressor.predict_proba(X)
 
 
+def test_predictions_for_more_rows_than_one_slice_are_those_of_each_row():
+    """predict works through large inputs in slices of 4096 rows that reuse work arrays."""
+    model = make_network("relu", "softmax", "cross_entropy", 1)
+    X = np.random.default_rng(0).normal(size=(9000, 4))
+    proba = model.predict_proba(X)
+    for i in (0, 4095, 4096, 8191, 8999):
+        np.testing.assert_array_equal(proba[i], model.predict_proba(X[i:i + 1])[0])
+    np.testing.assert_array_equal(model.predict(X), proba.argmax(axis=1))
+
+
 def test_evaluate_reports_loss_and_accuracy():
     model = make_network("relu", "softmax", "cross_entropy", 1)
     rng = np.random.default_rng(0)
