@@ -301,6 +301,46 @@ def predict(args):
         print(f"{path}: {int(np.argmax(p))}  probabilities {probabilities}")
 
 
+def _weight(text):
+    """'L:J,K' -> (L, J, K) for the weight w_jk of layer L; 'L:J' -> (L, J, None) for the bias b_j."""
+    try:
+        layer, _, rest = text.partition(":")
+        parts = [int(p) for p in rest.split(",")]
+        if not rest or len(parts) > 2:
+            raise ValueError
+        return (int(layer), parts[0], parts[1] if len(parts) == 2 else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be L:J,K for the weight from neuron K to neuron J of layer L, or L:J for the "
+            f"bias of neuron J; received {text!r}") from None
+
+
+def explain_command(args):
+    from . import explain
+
+    model = load(args.model)
+    _, (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
+    if X_test.shape[1] != model.n_features:
+        raise InputError(f"{args.model} takes {model.n_features} inputs but the {args.dataset} "
+                         f"data set has {X_test.shape[1]} features")
+    if not 0 <= args.example < len(X_test):
+        raise InputError(f"--example must be in [0, {len(X_test) - 1}] (the {args.dataset} test "
+                         f"set); received {args.example}")
+    x, y = X_test[args.example], y_test[args.example]
+    print(f"example {args.example} of the {args.dataset} test set: label {y}, "
+          f"predicted {int(model.predict(x[None])[0])}")
+    if args.weight:
+        layer, j, k = args.weight
+        print(explain.chain(model, x, y, layer=layer, j=j, k=k, bias=k is None))
+    if args.nudges:
+        n = explain.nudges(model, x, y)
+        print(n)
+        if n.saliency_image is not None:
+            png = Path(args.png or f"nudges-{args.example}.png")
+            explain.save_saliency_png(n, png)
+            print(f"saliency image: {png}")
+
+
 # --- the parser and main ----------------------------------------------------------
 
 def build_parser():
@@ -375,6 +415,24 @@ def build_parser():
     p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="an image of one digit")
     p.set_defaults(run=predict)
+
+    p = commands.add_parser("explain", help="the chain rule for one weight, the nudges of one example",
+                            description="Lay out the backward pass of a saved model on one test "
+                            "example: the chain rule for one weight or bias (--weight), and the "
+                            "nudges the example gives every layer (--nudges).")
+    p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
+    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
+                   help="the data set of the example (default: digits)")
+    p.add_argument("--data-dir", type=_folder, metavar="DIR", help="folder holding the MNIST-format files")
+    p.add_argument("--example", type=_seed, default=0, metavar="I",
+                   help="index of the example in the test set (default: 0)")
+    p.add_argument("--weight", type=_weight, metavar="L:J,K",
+                   help="the weight w_jk of layer L (layers from 1, neurons from 0), or L:J for the bias b_j")
+    p.add_argument("--nudges", action="store_true",
+                   help="the desired nudges of every layer, the weights pushed hardest, and a saliency PNG")
+    p.add_argument("--png", metavar="PATH", help="where --nudges writes the saliency image "
+                   "(default: nudges-I.png)")
+    p.set_defaults(run=explain_command)
     return parser
 
 

@@ -278,3 +278,31 @@ def test_resume_from_a_model_file_is_a_one_line_error(tmp_path):
     result = run("train", "--resume", "m.npz", cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "is a model file, not a checkpoint" in result.stderr
+
+
+def test_explain_prints_the_chain_for_a_weight_and_the_nudges(digits_run, tmp_path):
+    model_path, _, _ = digits_run
+    out = succeeded(run("explain", model_path, "--example", 5, "--weight", "2:3,4", "--nudges",
+                        "--png", "n.png", cwd=tmp_path))
+    model = chainrule.load(model_path)
+    (_, _), (X_test, y_test) = datasets.load("digits")
+    assert out.startswith(f"example 5 of the digits test set: label {y_test[5]}")
+    assert "dL/dw_{jk}^{(l)} with l = 2, j = 3, k = 4" in out
+    from chainrule import explain
+
+    expected = explain.chain(model, X_test[5], y_test[5], layer=2, j=3, k=4)
+    assert f"{expected.backprop:+.12e}" in out
+    assert "increase the right digit" in out and "saliency image: n.png" in out
+    with Image.open(tmp_path / "n.png") as image:
+        assert image.width > 100 and image.height > 50
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--weight", "2:x"), "must be L:J,K for the weight"),
+    (("--example", 99999), "--example must be in [0, 358]"),
+    (("--weight", "9:0,0"), "layer"),
+])
+def test_explain_errors_are_one_line(digits_run, tmp_path, args, message):
+    result = run("explain", digits_run[0], *args, cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert message in result.stderr
