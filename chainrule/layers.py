@@ -110,6 +110,13 @@ class Dense:
             return None
         return np.matmul(delta, self.W, out=self.scratch("grad_in", len(delta), self.in_features))
 
+    def __getstate__(self):
+        # Copies (pickle, deepcopy) leave out the work arrays and what the last pass kept.
+        state = dict(self.__dict__)
+        state["_buffers"] = {}
+        state["a_prev"] = state["z"] = state["a"] = state["delta"] = None
+        return state
+
     def __repr__(self):
         return (f"Dense({self.in_features}, {self.out_features}, "
                 f"activation={self.activation.name!r}, init={self.init!r})")
