@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import json
 import math
+import multiprocessing
 import os
 import platform
 import resource
@@ -81,16 +82,17 @@ def main(argv=None):
     if X.dtype != np.float32 or not X.flags.c_contiguous or X.min() < 0 or X.max() > 1:
         sys.exit("expected MNIST as C-contiguous float32 in [0, 1] from chainrule.datasets.load")
 
-    torch = importlib.import_module("torch") if "torch" in names else None
     if "sklearn" in names:
         importlib.import_module("sklearn.neural_network")  # loads its BLAS before the pinning
     from threadpoolctl import threadpool_info, threadpool_limits
 
     with threadpool_limits(limits=args.threads):
+        # every system in its own process (see Worker), forked before PyTorch starts here
+        report["epoch"] = epoch_benchmarks(X, y, names, args)
+        torch = importlib.import_module("torch") if "torch" in names else None
         if torch is not None:
             torch.set_num_threads(args.threads)
         report["machine"] = machine_info(torch, threadpool_info())
-        report["epoch"] = epoch_benchmarks(X, y, names, args)
         if not args.skip_nielsen:
             report["nielsen"] = nielsen(X, y, X_test, y_test, args)
         if not args.skip_tta:
@@ -109,6 +111,54 @@ def main(argv=None):
 
 # --- the MNIST epoch --------------------------------------------------------------
 
+class Worker:
+    """One system in a process of its own, driven epoch by epoch through a pipe.
+
+    As a user runs them: each library's thread pools, allocator and floating-point state
+    stay in its own process (PyTorch's OpenMP threads spin for a while after its work,
+    on the cores the next system wants). Each worker is forked from this process, which
+    has the data loaded and has not started PyTorch; it pins its own threads and times
+    its epochs itself, so the pipe is not in the measurement.
+    """
+
+    def __init__(self, name, X, y, batch_size, optimizer, seed, threads):
+        context = multiprocessing.get_context("fork")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_serve, daemon=True,
+                                       args=(child, name, X, y, batch_size, optimizer, seed, threads))
+        self.process.start()
+
+    def epoch(self):
+        """(seconds, training loss) of one epoch."""
+        self.connection.send("epoch")
+        ok, value = self.connection.recv()
+        if not ok:
+            raise RuntimeError(f"a benchmark worker failed: {value}")
+        return value
+
+    def close(self):
+        self.connection.send("stop")
+        self.process.join(timeout=60)
+
+
+def _serve(connection, name, X, y, batch_size, optimizer, seed, threads):
+    from threadpoolctl import threadpool_limits
+
+    try:
+        if name == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads):
+            runner = systems.SYSTEMS[name](X, y, batch_size, optimizer, seed=seed)
+            while connection.recv() == "epoch":
+                start = time.perf_counter()
+                loss = runner.epoch()
+                connection.send((True, (time.perf_counter() - start, loss)))
+    except BaseException as exc:  # report it to the parent rather than hang it
+        connection.send((False, repr(exc)))
+
+
 def interleave(runners, epochs):
     """Seconds of each runner's epochs: one warm-up epoch each, then A B C A B C ..."""
     for runner in runners.values():
@@ -117,9 +167,8 @@ def interleave(runners, epochs):
     losses = {}
     for _ in range(epochs):
         for name, runner in runners.items():
-            start = time.perf_counter()
-            losses[name] = runner.epoch()
-            seconds[name].append(time.perf_counter() - start)
+            elapsed, losses[name] = runner.epoch()
+            seconds[name].append(elapsed)
     return seconds, losses
 
 
@@ -132,9 +181,13 @@ def epoch_benchmarks(X, y, names, args):
     rows = []
     for optimizer in args.optimizers:
         for batch_size in args.batch_sizes:
-            runners = {name: systems.SYSTEMS[name](X, y, batch_size, optimizer, seed=args.seed)
+            runners = {name: Worker(name, X, y, batch_size, optimizer, args.seed, args.threads)
                        for name in names}
-            seconds, losses = interleave(runners, args.epochs)
+            try:
+                seconds, losses = interleave(runners, args.epochs)
+            finally:
+                for runner in runners.values():
+                    runner.close()
             row = {"optimizer": optimizer, "batch_size": batch_size, "load_average_after": os.getloadavg(),
                    "steps": math.ceil(len(X) / batch_size),
                    "seconds": {name: summary(s) for name, s in seconds.items()},
