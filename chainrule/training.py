@@ -284,10 +284,12 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
                 except FloatingPointError as exc:  # a half-done update: back to the epoch's start
                     _diverged(model, optimizer, snapshot, epoch, batch, exc, restore=True)
             total += loss * len(Xb)
+            batch_logs = {"loss": loss, "size": len(Xb)}
             if lb is not None:
-                correct += int((data.predicted_labels(A) == lb).sum())
+                batch_logs["correct"] = int((data.predicted_labels(A) == lb).sum())
+                correct += batch_logs["correct"]
             for cb in callbacks:
-                cb.on_batch_end(batch, {"loss": loss, "size": len(Xb)})
+                cb.on_batch_end(batch, batch_logs)
             if model.stop_training and start + step < n:
                 break  # asked to stop in the middle of an epoch
         if model.stop_training and start + step < n:
