@@ -7,8 +7,9 @@ formulas as the optimizers' numpy code, operation for operation, so both give th
 numbers (the tests check it bit for bit). Without numba, ``AVAILABLE`` is False and the
 optimizers run their numpy expressions.
 
-Every array is 1-D and C-contiguous (a parameter's ``reshape(-1)`` view), and every
-scalar has the arrays' dtype, so float32 arithmetic stays float32 as in numpy.
+Every array is C-contiguous (each loop runs over its ``ravel()`` view, made inside the
+compiled code), and every scalar has the arrays' dtype, so float32 arithmetic stays
+float32 as in numpy.
 """
 
 import math
@@ -23,6 +24,7 @@ AVAILABLE = numba is not None
 
 def _sgd_momentum(p, v, g, lr, mu, nesterov):
     """v <- mu v - lr g;  p <- p + v  (Nesterov: p <- p + mu v - lr g)."""
+    p, v, g = p.ravel(), v.ravel(), g.ravel()
     for i in range(p.size):
         step = lr * g[i]
         v[i] = mu * v[i] - step
@@ -35,6 +37,7 @@ def _sgd_momentum(p, v, g, lr, mu, nesterov):
 def _adam(p, m, v, g, lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, c_1, c_2, epsilon):
     """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
     p <- p - lr (m / c_1) / (sqrt(v / c_2) + epsilon), with c = 1 - beta^t."""
+    p, m, v, g = p.ravel(), m.ravel(), v.ravel(), g.ravel()
     for i in range(p.size):
         m[i] = m[i] * beta_1 + one_minus_beta_1 * g[i]
         v[i] = v[i] * beta_2 + one_minus_beta_2 * (g[i] * g[i])

@@ -167,9 +167,11 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
-def _fusable(*arrays):
+def _fusable(p, *others):
     """Whether the compiled update of chainrule.kernels can run on these arrays."""
-    return kernels.AVAILABLE and all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
+    if not kernels.AVAILABLE or not p.flags.c_contiguous:
+        return False
+    return all(a.flags.c_contiguous and a.dtype == p.dtype for a in others)
 
 
 def _decayed(g, p, weight_decay):
@@ -203,8 +205,7 @@ class SGD(Optimizer):
         v = self._slots("velocity", params)[i]
         if _fusable(p, v, g):  # the same formulas, in one compiled pass (chainrule.kernels)
             one = p.dtype.type
-            kernels.inplace_sgd_momentum(p.reshape(-1), v.reshape(-1), g.reshape(-1), one(lr),
-                                         one(self.momentum), self.nesterov)
+            kernels.inplace_sgd_momentum(p, v, g, one(lr), one(self.momentum), self.nesterov)
             return
         v *= self.momentum
         v -= lr * g
@@ -241,7 +242,7 @@ class Adam(Optimizer):
         t = self.iterations + 1
         if _fusable(p, m, v, g):  # the same formulas, in one compiled pass (chainrule.kernels)
             one = p.dtype.type
-            kernels.inplace_adam(p.reshape(-1), m.reshape(-1), v.reshape(-1), g.reshape(-1), one(lr),
+            kernels.inplace_adam(p, m, v, g, one(lr),
                                  one(self.beta_1), one(1 - self.beta_1), one(self.beta_2),
                                  one(1 - self.beta_2), one(1 - self.beta_1 ** t),
                                  one(1 - self.beta_2 ** t), one(self.epsilon))
