@@ -4,6 +4,7 @@ The public API, re-exported from the modules that define it.
 """
 
 from . import activations, losses, optimizers
+from .callbacks import CSVLogger, JSONLogger, LearningRateScheduler, ModelCheckpoint
 from .errors import ChainruleError, DataFormatError, InputError, ModelFormatError, TrainingDivergedError
 from .gradcheck import gradcheck
 from .io import load
@@ -14,8 +15,8 @@ from .training import Callback, EarlyStopping, History, LambdaCallback
 __version__ = "0.1.0"
 
 __all__ = [
-    "Callback", "ChainruleError", "DataFormatError", "Dense", "Dropout", "EarlyStopping",
-    "History", "InputError", "LambdaCallback", "ModelFormatError", "Sequential",
+    "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "Dense", "Dropout", "EarlyStopping",
+    "History", "InputError", "JSONLogger", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "Sequential",
     "TrainingDivergedError", "activations", "gradcheck", "load", "losses", "optimizers",
     "__version__",
 ]

@@ -198,6 +198,10 @@ def _fit(model, X, y, optimizer, args, resume=None):
     """Train with the progress bar unless --quiet: (History, training examples, seconds, interrupted)."""
     seen = {}  # the number of training examples, after the validation split
     callbacks = [LambdaCallback(on_train_begin=lambda logs: seen.update(samples=logs["samples"]))]
+    if args.log_json:  # before the progress bar, which must stay last (see below)
+        from .callbacks import JSONLogger
+
+        callbacks.append(JSONLogger(args.log_json, append=resume is not None, optimizer=optimizer))
     if not args.quiet:
         from .progress import ProgressBar  # what verbose=1 adds, kept at hand to close below
 
@@ -394,6 +398,8 @@ def build_parser():
     p.add_argument("--resume", metavar="PATH",
                    help="continue the run saved in this checkpoint (its network, optimizer, "
                    "batch size and validation split) up to --epochs epochs in all")
+    p.add_argument("--log-json", metavar="FILE",
+                   help="write one JSON line per epoch here (loss, accuracy, time, learning rate)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=train)
 

@@ -9,10 +9,19 @@ from .training import Callback
 
 
 class ProgressBar(Callback):
-    """One bar per epoch on stderr, with the running loss and examples per second."""
+    """One bar per epoch (on stderr unless ``file`` is given), e.g.
+
+        epoch 3/10:  40%|####      | 12/30 [00:01<00:01, 9.8batch/s, loss=0.4121, accuracy=0.8750, ex/s=3,136]
+
+    tqdm draws the batch count, the elapsed time and the ETA of the epoch; the postfix holds
+    the mean loss and the accuracy of the epoch's batches so far (accuracy when fit reports
+    ``logs["correct"]``, the number of correct predictions of each batch: classifiers), and
+    the examples per second. At the end of an epoch the postfix shows the epoch's logs.
+    """
 
     def __init__(self, file=None):
         self.file = file
+        self.bar = None
 
     def on_train_begin(self, logs):
         self.epochs, self.batches = logs["epochs"], logs["batches"]
@@ -20,16 +29,32 @@ class ProgressBar(Callback):
     def on_epoch_begin(self, epoch, logs):
         self.bar = tqdm(total=self.batches, desc=f"epoch {epoch + 1}/{self.epochs}",
                         unit="batch", file=self.file, leave=True, dynamic_ncols=True)
-        self.seen, self.loss_sum = 0, 0.0
+        self.seen, self.loss_sum, self.correct = 0, 0.0, None
 
     def on_batch_end(self, batch, logs):
         self.seen += logs["size"]
         self.loss_sum += logs["loss"] * logs["size"]
+        if "correct" in logs:
+            self.correct = (self.correct or 0) + logs["correct"]
         self.bar.update(1)
-        if batch % 10 == 0 or batch == self.batches - 1:
-            rate = self.seen / max(self.bar.format_dict["elapsed"], 1e-9)
-            self.bar.set_postfix(loss=f"{self.loss_sum / self.seen:.4f}", ex_per_s=f"{rate:,.0f}", refresh=False)
+        if batch % 10 == 0 or batch == self.batches - 1:  # formatting every batch costs time
+            self.bar.set_postfix(self._running(), refresh=False)
+
+    def _running(self):
+        shown = {"loss": f"{self.loss_sum / self.seen:.4f}"}
+        if self.correct is not None:
+            shown["accuracy"] = f"{self.correct / self.seen:.4f}"
+        rate = self.seen / max(self.bar.format_dict["elapsed"], 1e-9)
+        shown["ex/s"] = f"{rate:,.0f}"
+        return shown
 
     def on_epoch_end(self, epoch, logs):
-        self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+        shown = {k: f"{v:.4f}" for k, v in logs.items()}
+        shown["ex/s"] = self._running()["ex/s"]
+        self.bar.set_postfix(shown, refresh=False)
         self.bar.close()
+
+    def on_train_end(self, logs):
+        # training stopped in the middle of an epoch (model.stop_training): end its bar too
+        if self.bar is not None:
+            self.bar.close()

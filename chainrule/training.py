@@ -45,7 +45,10 @@ class History:
 
 class Callback:
     """Hooks called by ``fit``; ``self.model`` is the network being trained.
-    Set ``self.model.stop_training = True`` to end training after the current epoch."""
+    ``on_train_begin``'s logs hold the run's epochs, batches per epoch, samples, the
+    epoch it starts from and the optimizer it trains with; ``on_batch_end``'s hold the
+    batch's loss, size and (for classes) number of correct predictions.
+    Set ``self.model.stop_training = True`` to end training after the current batch."""
 
     model = None
 
@@ -247,7 +250,7 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
     for cb in callbacks:
         cb.set_model(model)
         cb.on_train_begin({"epochs": epochs, "batches": n_batches, "samples": n,
-                           "initial_epoch": epochs_done})
+                           "initial_epoch": epochs_done, "optimizer": optimizer})
 
     for epoch in range(epochs_done, epochs):
         for cb in callbacks:

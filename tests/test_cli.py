@@ -306,3 +306,14 @@ def test_explain_errors_are_one_line(digits_run, tmp_path, args, message):
     result = run("explain", digits_run[0], *args, cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
     assert message in result.stderr
+
+
+def test_log_json_writes_one_line_per_epoch(tmp_path):
+    import json
+
+    succeeded(run("train", "--epochs", 3, "--quiet", "--log-json", "log.jsonl", cwd=tmp_path))
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert {"loss", "accuracy", "time", "learning_rate"} <= set(rows[0])
+    history = chainrule.load(tmp_path / "model.npz").history
+    assert [r["loss"] for r in rows] == history["loss"]

@@ -1,0 +1,259 @@
+"""Callbacks beyond the loop's own (chainrule.training has Callback, LambdaCallback and
+EarlyStopping): per-epoch logs to CSV or JSON lines, a learning rate set per epoch, and
+model files saved during training.
+
+Epochs are counted from 1 in everything these write (files, "{epoch}" in paths), as the
+progress bar and the command line count them; the ``epoch`` argument of the hooks counts
+from 0, as ``History.epoch`` does.
+
+The log files are opened, appended to and closed at every epoch, so each finished epoch
+is on disk even if training stops with an error (or the process is killed) later.
+Nothing here prints.
+"""
+
+import csv
+import json
+import math
+import os
+import string
+import time
+
+import numpy as np
+
+from .errors import InputError
+from .optimizers import Optimizer, Schedule
+from .training import Callback
+
+
+# --- argument checks shared by the callbacks -------------------------------------------
+
+def _check_path(owner, value):
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{owner} path must be a str or os.PathLike; received path={value!r}")
+    return os.fspath(value)
+
+
+def _check_bool(owner, name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{owner} {name} must be True or False; received {name}={value!r}")
+    return bool(value)
+
+
+def _check_folder(owner, path):
+    """Fail before training if the file's folder does not exist (unless the folder itself
+    has "{...}" fields, filled in only when the file is written)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if "{" not in folder and not os.path.isdir(folder):
+        raise InputError(f"{owner} path must be in an existing folder; received path={path!r} "
+                         f"(no folder {folder!r})")
+
+
+def _fit_optimizer(owner, given, logs):
+    """The optimizer fit trains with: the one given to the callback, or the one fit reports
+    in its on_train_begin logs (``logs["optimizer"]``); both must then be the same object."""
+    reported = logs.get("optimizer")
+    if given is not None and reported is not None and given is not reported:
+        raise InputError(f"{owner} was given optimizer={given!r}, but fit trains with {reported!r}; "
+                         f"pass the optimizer given to fit, or none")
+    optimizer = given if given is not None else reported
+    if optimizer is None:
+        raise InputError(f"{owner} needs the optimizer that fit trains with; pass it as optimizer=")
+    return optimizer
+
+
+def _check_optimizer(owner, optimizer):
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise InputError(f"{owner} optimizer must be a chainrule Optimizer or None; "
+                         f"received optimizer={optimizer!r}")
+    return optimizer
+
+
+def _json_number(value):
+    """A log value as JSON: a float, or null for NaN and infinities (not valid JSON)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# --- logs -----------------------------------------------------------------------------
+
+class CSVLogger(Callback):
+    """One row per epoch in the CSV file at ``path``: ``epoch`` (from 1), then every key of
+    fit's epoch logs, in the order fit reports them (loss, accuracy, val_loss, val_accuracy).
+
+    ``append=True`` adds to an existing file instead of replacing it; its header must then
+    name the same columns. Floats are written in full (repr), so they read back exactly.
+    """
+
+    def __init__(self, path, append=False):
+        self.path = _check_path("CSVLogger", path)
+        self.append = _check_bool("CSVLogger", "append", append)
+
+    def on_train_begin(self, logs):
+        _check_folder("CSVLogger", self.path)
+        self.columns = None
+        if self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, newline="") as f:
+                self.columns = next(csv.reader(f))
+        elif not self.append:
+            open(self.path, "w").close()  # a new run starts a new file
+
+    def on_epoch_end(self, epoch, logs):
+        columns = ["epoch", *logs]
+        row = [epoch + 1, *(float(v) for v in logs.values())]
+        with open(self.path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if self.columns is None:
+                self.columns = columns
+                writer.writerow(columns)
+            elif columns != self.columns:
+                raise InputError(f"CSVLogger {self.path!r} has the columns {self.columns}; "
+                                 f"this epoch logs {columns} (use another path, or append=False)")
+            writer.writerow(row)
+
+
+class JSONLogger(Callback):
+    """One JSON object per line and per epoch in the file at ``path`` (JSON Lines):
+
+        {"epoch": 1, "loss": ..., "accuracy": ..., "val_loss": ..., "time": 0.12,
+         "learning_rate": 0.01}
+
+    ``epoch`` counts from 1; then every key of fit's epoch logs; ``time`` is the epoch's
+    duration in seconds (validation included); ``learning_rate`` is the one of the epoch's
+    last step (the schedule's value there, when the optimizer has a schedule). NaN and
+    infinities are written as null. ``append=True`` adds to an existing file.
+
+    ``optimizer`` is the optimizer given to fit (needed for the learning rate), unless fit
+    reports it to callbacks itself.
+    """
+
+    def __init__(self, path, append=False, optimizer=None):
+        self.path = _check_path("JSONLogger", path)
+        self.append = _check_bool("JSONLogger", "append", append)
+        self.optimizer = _check_optimizer("JSONLogger", optimizer)
+
+    def on_train_begin(self, logs):
+        _check_folder("JSONLogger", self.path)
+        self._optimizer = _fit_optimizer("JSONLogger", self.optimizer, logs)
+        if not self.append:
+            open(self.path, "w").close()  # a new run starts a new file
+
+    def on_epoch_begin(self, epoch, logs):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs):
+        seconds = time.perf_counter() - self._start
+        record = {"epoch": epoch + 1, **{k: _json_number(v) for k, v in logs.items()},
+                  "time": seconds, "learning_rate": _last_learning_rate(self._optimizer)}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _last_learning_rate(optimizer):
+    """The learning rate of the optimizer's last step (of its next one, before any step)."""
+    lr = optimizer.learning_rate
+    return float(lr(max(optimizer.iterations - 1, 0))) if callable(lr) else float(lr)
+
+
+# --- the learning rate ----------------------------------------------------------------
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at the start of every epoch, as in Keras:
+
+        optimizer.learning_rate <- schedule(epoch, lr)
+
+    with ``epoch`` counted from 0 and ``lr`` the learning rate now (the one of the last
+    epoch, or the optimizer's own before the first). E.g. halve it every 10 epochs:
+    ``LearningRateScheduler(lambda epoch, lr: lr / 2 if epoch and epoch % 10 == 0 else lr)``.
+
+    The optimizer must have a number as its learning rate: a schedule over steps
+    (StepDecay, ...) already sets it at every step. ``optimizer`` is the optimizer given
+    to fit, unless fit reports it to callbacks itself.
+    """
+
+    def __init__(self, schedule, optimizer=None):
+        if isinstance(schedule, Schedule):
+            raise InputError(
+                f"LearningRateScheduler schedule must be a function schedule(epoch, lr) -> lr; "
+                f"received schedule={schedule!r}, a schedule over steps: give it to the optimizer "
+                f"as its learning_rate instead"
+            )
+        if not callable(schedule):
+            raise InputError(f"LearningRateScheduler schedule must be a function schedule(epoch, lr) "
+                             f"-> lr; received schedule={schedule!r}")
+        self.schedule = schedule
+        self.optimizer = _check_optimizer("LearningRateScheduler", optimizer)
+
+    def on_train_begin(self, logs):
+        self._optimizer = _fit_optimizer("LearningRateScheduler", self.optimizer, logs)
+        if callable(self._optimizer.learning_rate):
+            raise InputError(
+                f"LearningRateScheduler needs an optimizer whose learning_rate is a number; received "
+                f"learning_rate={self._optimizer.learning_rate!r}, a schedule that already sets it "
+                f"at every step"
+            )
+
+    def on_epoch_begin(self, epoch, logs):
+        lr = self.schedule(epoch, self._optimizer.learning_rate)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(lr) or lr <= 0:
+            raise InputError(f"LearningRateScheduler schedule must return a positive number; "
+                             f"received {lr!r} for epoch={epoch}")
+        self._optimizer.learning_rate = float(lr)
+
+
+# --- model files ----------------------------------------------------------------------
+
+class ModelCheckpoint(Callback):
+    """Save the model (``model.save``: atomic, history included) at the end of every epoch,
+    or with ``save_best_only`` only when ``monitor`` improves on its best value so far.
+
+    ``path`` may hold format fields, filled in at every save: ``{epoch}`` (from 1) and any
+    key of the epoch's logs, e.g. ``"model-{epoch:03d}-{val_loss:.3f}.npz"``. Without
+    fields, each save replaces the last. ``mode`` says whether "min" or "max" is better;
+    "auto" is "max" for accuracies and "min" for the rest. For a file to continue
+    training from (optimizer state included), see fit's ``checkpoint``.
+    """
+
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+        path = _check_path("ModelCheckpoint", path)
+        try:
+            self._fields = {field.split(".")[0].split("[")[0]
+                            for _, field, _, _ in string.Formatter().parse(path) if field is not None}
+        except ValueError as exc:
+            raise InputError(f"ModelCheckpoint path must be a valid format string with fields such "
+                             f"as {{epoch}}; received path={path!r} ({exc})") from None
+        if "" in self._fields or any(f.isdigit() for f in self._fields):
+            raise InputError(f"ModelCheckpoint path fields must have names, such as {{epoch}}; "
+                             f"received path={path!r}")
+        if not isinstance(monitor, str):
+            raise InputError(f"ModelCheckpoint monitor must be the name of a log, such as 'val_loss'; "
+                             f"received monitor={monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise InputError(f"ModelCheckpoint mode must be one of ['auto', 'max', 'min']; "
+                             f"received mode={mode!r}")
+        self.path, self.monitor, self.mode = path, monitor, mode
+        self.save_best_only = _check_bool("ModelCheckpoint", "save_best_only", save_best_only)
+        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
+
+    def on_train_begin(self, logs):
+        _check_folder("ModelCheckpoint", self.path)
+        self.best, self.best_epoch, self.saved = None, None, []
+
+    def on_epoch_end(self, epoch, logs):
+        unknown = self._fields - {"epoch", *logs}
+        if unknown:
+            raise InputError(f"ModelCheckpoint path {self.path!r} has the fields {sorted(unknown)}, which "
+                             f"fit does not report; available: {['epoch', *sorted(logs)]}")
+        if self.save_best_only:
+            if self.monitor not in logs:
+                raise InputError(
+                    f"ModelCheckpoint monitors {self.monitor!r}, which fit does not report; "
+                    f"available: {sorted(logs)} (val_* needs validation_data or validation_split)"
+                )
+            value = logs[self.monitor]
+            if self.best is not None and not (value > self.best if self.maximize else value < self.best):
+                return
+            self.best, self.best_epoch = value, epoch
+        path = self.path.format(epoch=epoch + 1, **{k: float(v) for k, v in logs.items() if k != "epoch"})
+        self.model.save(path)
+        self.saved.append(path)
