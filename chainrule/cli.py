@@ -305,6 +305,25 @@ def predict(args):
         print(f"{path}: {int(np.argmax(p))}  probabilities {probabilities}")
 
 
+def report_command(args):
+    from .report import write_report
+
+    model = load(args.model)
+    _, (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
+    if X_test.shape[1] != model.n_features:
+        raise InputError(f"{args.model} takes {model.n_features} inputs but the {args.dataset} "
+                         f"data set has {X_test.shape[1]} features")
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        html = write_report(model, X_test, y_test, out, dataset=args.dataset)
+    except ImportError as exc:  # matplotlib is an extra
+        raise InputError(str(exc)) from None
+    print(f"report: {html}")
+    for png in sorted(out.glob("*.png")):
+        print(f"image: {png}")
+
+
 def _weight(text):
     """'L:J,K' -> (L, J, K) for the weight w_jk of layer L; 'L:J' -> (L, J, None) for the bias b_j."""
     try:
@@ -421,6 +440,18 @@ def build_parser():
     p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="an image of one digit")
     p.set_defaults(run=predict)
+
+    p = commands.add_parser("report", help="an HTML report with plots of a saved model",
+                            description="Write a self-contained HTML report and its PNGs: training "
+                            "curves, confusion matrix, per-class accuracy, first-layer weights and "
+                            "the most confidently wrong test examples (needs chainrule[report]).")
+    p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
+    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
+                   help="the data set whose test examples are used (default: digits)")
+    p.add_argument("--data-dir", type=_folder, metavar="DIR", help="folder holding the MNIST-format files")
+    p.add_argument("--output-dir", default="report", metavar="DIR",
+                   help="folder for report.html and the PNGs (default: report)")
+    p.set_defaults(run=report_command)
 
     p = commands.add_parser("explain", help="the chain rule for one weight, the nudges of one example",
                             description="Lay out the backward pass of a saved model on one test "

@@ -317,3 +317,12 @@ def test_log_json_writes_one_line_per_epoch(tmp_path):
     assert {"loss", "accuracy", "time", "learning_rate"} <= set(rows[0])
     history = chainrule.load(tmp_path / "model.npz").history
     assert [r["loss"] for r in rows] == history["loss"]
+
+
+def test_report_writes_html_and_pngs(digits_run, tmp_path):
+    out = succeeded(run("report", digits_run[0], "--output-dir", "rep", cwd=tmp_path))
+    assert f"report: rep{os.sep}report.html" in out
+    html = (tmp_path / "rep" / "report.html").read_text()
+    pngs = sorted(p.name for p in (tmp_path / "rep").glob("*.png"))
+    assert {"confusion.png", "curves.png", "per_class.png", "weights.png"} <= set(pngs)
+    assert html.count("data:image/png;base64,") == len(pngs)
