@@ -36,3 +36,12 @@ def mnist():
     if not (folder / "mnist").is_dir():
         pytest.fail(f"MNIST files are missing: expected them in {folder / 'mnist'} (set CHAINRULE_DATA)")
     return datasets.load("mnist", data_dir=folder)
+
+
+@pytest.fixture
+def blobs():
+    """Three separable classes in 4 features: (X of shape (90, 4) float32, y of shape (90,))."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 90)
+    X = rng.normal(size=(90, 4)) + np.eye(3, 4)[y] * 3
+    return X.astype(np.float32), y

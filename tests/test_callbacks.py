@@ -20,14 +20,6 @@ def small_classifier(seed=0):
     return Sequential([Dense(4, 8, "relu"), Dense(8, 3, "softmax")], seed=seed)
 
 
-@pytest.fixture
-def blobs():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 90)
-    X = rng.normal(size=(90, 4)) + np.eye(3, 4)[y] * 3
-    return X.astype(np.float32), y
-
-
 def fit(model, X, y, callbacks, epochs=4, optimizer=None, **kwargs):
     optimizer = optimizer or cr.optimizers.SGD(0.1)
     return model.fit(X, y, epochs=epochs, batch_size=16, optimizer=optimizer, validation_split=0.2,

@@ -2,20 +2,10 @@
 
 import io
 
-import numpy as np
-import pytest
 
 import chainrule as cr
 from chainrule import Dense, Sequential
 from chainrule.progress import ProgressBar
-
-
-@pytest.fixture
-def blobs():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 90)
-    X = rng.normal(size=(90, 4)) + np.eye(3, 4)[y] * 3
-    return X.astype(np.float32), y
 
 
 def small_classifier():
@@ -46,7 +36,7 @@ def test_the_running_loss_and_accuracy_and_the_eta_while_an_epoch_runs():
     bar.bar.refresh()
     shown = out.getvalue().rsplit("\r", 1)[-1]
     assert shown.startswith("epoch 2/3:  25%")
-    assert "1/4 [" in shown and "<" in shown  # elapsed<ETA, as tqdm draws them
+    assert "1/4 [" in shown and "<" in shown  # tqdm draws "spent<remaining" between brackets
     assert "loss=1.0000, accuracy=0.2500, ex/s=" in shown
     for batch in (1, 2):
         bar.on_batch_end(batch, {"loss": 0.5, "size": 4, "correct": 3})

@@ -13,14 +13,6 @@ def small_classifier(seed=0, dtype="float32"):
     return Sequential([Dense(4, 8, "relu"), Dense(8, 3, "softmax")], seed=seed, dtype=dtype)
 
 
-@pytest.fixture
-def blobs():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 90)
-    X = rng.normal(size=(90, 4)) + np.eye(3, 4)[y] * 3
-    return X.astype(np.float32), y
-
-
 def test_the_texts_first_network_fits_two_half_moons():
     """Two hidden sigmoid layers, a sigmoid output, log-loss, full-batch gradient descent."""
     X, y = make_moons(300, noise=0.1, random_state=0)
