@@ -5,7 +5,8 @@ The public API, re-exported from the modules that define it.
 
 from . import activations, losses, optimizers
 from .callbacks import CSVLogger, JSONLogger, LearningRateScheduler, ModelCheckpoint
-from .errors import ChainruleError, DataFormatError, InputError, ModelFormatError, TrainingDivergedError
+from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, InputError, InputTypeError,
+                     ModelFormatError, TrainingDivergedError)
 from .gradcheck import gradcheck
 from .io import load
 from .layers import Dense, Dropout
@@ -15,9 +16,10 @@ from .training import Callback, EarlyStopping, History, LambdaCallback
 __version__ = "0.1.0"
 
 __all__ = [
-    "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "Dense", "Dropout", "EarlyStopping",
-    "History", "InputError", "JSONLogger", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "Sequential",
-    "TrainingDivergedError", "activations", "gradcheck", "load", "losses", "optimizers",
+    "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "DatasetNotFoundError", "Dense",
+    "Dropout", "EarlyStopping", "History", "InputError", "InputTypeError", "JSONLogger",
+    "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "Sequential",
+    "TrainingDivergedError", "activations", "datasets", "gradcheck", "load", "losses", "optimizers",
     "__version__",
 ]
 
