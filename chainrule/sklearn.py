@@ -568,7 +568,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         dropout: the rate of a Dropout layer after each hidden layer (0 for none).
         class_weight: None, "balanced" (n_samples / (n_classes * count of the class)) or
             a dict {class label: weight}; multiplies the example weights.
-        dtype: "float32" (default) or "float64", the network's floating-point type.
+        dtype: "float64" (default, as scikit-learn computes) or "float32" (faster), the
+            network's floating-point type.
 
     Fitted attributes: ``classes_``, ``coefs_``, ``intercepts_`` (views, see the module
     docstring), ``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_scores_``
@@ -585,7 +586,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, loss="cross_entropy", dropout=0.0, class_weight=None,
-                 dtype="float32"):
+                 dtype="float64"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -781,7 +782,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, loss="mse", dropout=0.0, dtype="float32"):
+                 n_iter_no_change=10, loss="mse", dropout=0.0, dtype="float64"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver

@@ -497,11 +497,11 @@ def test_dropout_is_a_layer_after_each_hidden_layer_and_off_at_prediction(digits
 @ignore_convergence
 def test_dtype_and_pickling():
     X, y = small_classification(n=50)
-    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0, dtype="float32").fit(X, y)
     assert clf.model_.dtype == np.float32 and clf.coefs_[0].dtype == np.float32
     assert clf.predict_proba(X).dtype == np.float64
-    wide = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, dtype="float64").fit(X, y)
-    assert wide.model_.dtype == np.float64
+    wide = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2).fit(X, y)
+    assert wide.model_.dtype == np.float64  # the default, as scikit-learn
     copy = pickle.loads(pickle.dumps(clf))
     # the pickle holds no work arrays (nor the last rows predicted); the original keeps them
     assert all(layer.a_prev is None and not layer._buffers for layer in copy.model_.dense_layers)
