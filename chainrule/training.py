@@ -184,8 +184,9 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
             whole run, those already done included. Resuming with the same data and
             settings gives the same weights, bit for bit, as a run that never stopped.
 
-    A call that raises leaves the network's weights and the optimizer's state as they
-    were before it (training that diverges: as they were at the start of that epoch).
+    A call that raises on its arguments leaves the network and the optimizer as they
+    were. Training that diverges raises TrainingDivergedError and keeps the last finite
+    weights (or, when those are gone, the weights of the start of that epoch).
     Setting ``model.stop_training`` in a callback ends training after that batch.
     """
     epochs = _check_positive_int("epochs", epochs)
@@ -205,9 +206,14 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
 
     X = data.check_X(X, model.n_features, model.dtype)
     Y, labels = data.check_targets(y, len(X), model.n_outputs, model.loss.name, model.dtype)
-    if validation_data is not None and (not isinstance(validation_data, (tuple, list))
-                                        or len(validation_data) != 2):
-        raise InputError("validation_data must be a pair (X_val, y_val)")
+    val = None
+    if validation_data is not None:  # checked before anything changes (resume included)
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise InputError("validation_data must be a pair (X_val, y_val)")
+        Xv = data.check_X(validation_data[0], model.n_features, model.dtype, name="X_val")
+        Yv, lv = data.check_targets(validation_data[1], len(Xv), model.n_outputs,
+                                    model.loss.name, model.dtype, name="y_val")
+        val = (Xv, Yv, lv)
 
     run = {"n_samples": len(X), "batch_size": batch_size, "shuffle": bool(shuffle),
            "validation_split": float(validation_split)}
@@ -221,17 +227,11 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
             history = saved_history
         rng_now = model.rng.bit_generator.state
         model.rng.bit_generator.state = rng_start  # the validation split is drawn as at the start
-    val = None
     if validation_split:
         train_idx, val_idx = data.train_validation_split(len(X), validation_split, model.rng, labels)
         val = (X[val_idx], Y[val_idx], None if labels is None else labels[val_idx])
         X, Y = X[train_idx], Y[train_idx]
         labels = None if labels is None else labels[train_idx]
-    elif validation_data is not None:
-        Xv = data.check_X(validation_data[0], model.n_features, model.dtype, name="X_val")
-        Yv, lv = data.check_targets(validation_data[1], len(Xv), model.n_outputs,
-                                    model.loss.name, model.dtype, name="y_val")
-        val = (Xv, Yv, lv)
     if resume is not None:
         model.rng.bit_generator.state = rng_now
 
