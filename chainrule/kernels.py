@@ -22,6 +22,13 @@ except ImportError:  # numba is optional
 AVAILABLE = numba is not None
 
 
+def _sgd(p, g, lr):
+    """p <- p - lr g."""
+    p, g = p.ravel(), g.ravel()
+    for i in range(p.size):
+        p[i] -= lr * g[i]
+
+
 def _sgd_momentum(p, v, g, lr, mu, nesterov):
     """v <- mu v - lr g;  p <- p + v  (Nesterov: p <- p + mu v - lr g)."""
     p, v, g = p.ravel(), v.ravel(), g.ravel()
@@ -49,7 +56,8 @@ if AVAILABLE:
     # ZeroDivisionError check on every element, which keeps the loop from being vectorised
     # (4x slower). Serial on purpose: a parallel loop's threads fight the BLAS threads.
     _compile = numba.njit(cache=True, nogil=True, error_model="numpy")
+    inplace_sgd = _compile(_sgd)
     inplace_sgd_momentum = _compile(_sgd_momentum)
     inplace_adam = _compile(_adam)
 else:
-    inplace_sgd_momentum = inplace_adam = None
+    inplace_sgd = inplace_sgd_momentum = inplace_adam = None

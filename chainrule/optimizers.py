@@ -200,7 +200,10 @@ class SGD(Optimizer):
     def _update(self, i, p, g, lr, params):
         g = _decayed(g, p, self.weight_decay)
         if self.momentum == 0:
-            p -= lr * g
+            if _fusable(p, g):
+                kernels.inplace_sgd(p, g, p.dtype.type(lr))
+            else:
+                p -= lr * g
             return
         v = self._slots("velocity", params)[i]
         if _fusable(p, v, g):  # the same formulas, in one compiled pass (chainrule.kernels)

@@ -157,10 +157,10 @@ def test_config_round_trips_through_the_constructor(name):
 
 @pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install chainrule[fast])")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("make", [lambda: optimizers.SGD(0.1, momentum=0.9),
+@pytest.mark.parametrize("make", [lambda: optimizers.SGD(0.1), lambda: optimizers.SGD(0.1, momentum=0.9),
                                   lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
                                   lambda: optimizers.Adam(0.01), lambda: optimizers.AdamW(0.01)],
-                         ids=["momentum", "nesterov", "adam", "adamw"])
+                         ids=["plain", "momentum", "nesterov", "adam", "adamw"])
 def test_compiled_updates_equal_the_numpy_formulas_bit_for_bit(make, dtype, monkeypatch):
     rng = np.random.default_rng(0)
     p0 = [rng.normal(size=(5, 4)).astype(dtype), rng.normal(size=4).astype(dtype)]
