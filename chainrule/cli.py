@@ -275,14 +275,20 @@ def train(args):
     print(f"saved: {output}")
 
 
-def evaluate(args):
+def _model_and_data(args):
+    """The model of MODEL and the data set of --dataset, whose feature count must match."""
     model = load(args.model)
     (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
     if X_test.shape[1] != model.n_features:
         raise InputError(
             f"{args.model} takes {model.n_features} inputs but the {args.dataset} data set has "
-            f"{X_test.shape[1]} features; evaluate a model on the data set it was trained on"
+            f"{X_test.shape[1]} features; use a model on the data set it was trained on"
         )
+    return model, (X_train, y_train), (X_test, y_test)
+
+
+def evaluate(args):
+    model, (X_train, y_train), (X_test, y_test) = _model_and_data(args)
     print(f"model: {args.model} ({describe(model)})")
     print(f"dataset: {args.dataset} ({len(X_train):,} training and {len(X_test):,} test examples)")
     for split, X, y in (("train", X_train, y_train), ("test", X_test, y_test)):
@@ -308,11 +314,7 @@ def predict(args):
 def report_command(args):
     from .report import write_report
 
-    model = load(args.model)
-    _, (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
-    if X_test.shape[1] != model.n_features:
-        raise InputError(f"{args.model} takes {model.n_features} inputs but the {args.dataset} "
-                         f"data set has {X_test.shape[1]} features")
+    model, _, (X_test, y_test) = _model_and_data(args)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -341,11 +343,7 @@ def _weight(text):
 def explain_command(args):
     from . import explain
 
-    model = load(args.model)
-    _, (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
-    if X_test.shape[1] != model.n_features:
-        raise InputError(f"{args.model} takes {model.n_features} inputs but the {args.dataset} "
-                         f"data set has {X_test.shape[1]} features")
+    model, _, (X_test, y_test) = _model_and_data(args)
     if not 0 <= args.example < len(X_test):
         raise InputError(f"--example must be in [0, {len(X_test) - 1}] (the {args.dataset} test "
                          f"set); received {args.example}")
@@ -365,6 +363,16 @@ def explain_command(args):
 
 
 # --- the parser and main ----------------------------------------------------------
+
+def _add_model_command(commands, name, help, description, dataset_help):
+    """A subcommand taking MODEL, --dataset and --data-dir."""
+    p = commands.add_parser(name, help=help, description=description)
+    p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
+    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
+                   help=f"{dataset_help} (default: digits)")
+    p.add_argument("--data-dir", type=_folder, metavar="DIR", help="folder holding the MNIST-format files")
+    return p
+
 
 def build_parser():
     parser = _Parser(prog="chainrule", description="Train, evaluate and use neural networks "
@@ -422,14 +430,9 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=train)
 
-    p = commands.add_parser("evaluate", help="loss and accuracy of a saved model on a data set",
-                            description="Print the loss and accuracy of a saved model on the "
-                            "training and test examples of a data set.")
-    p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
-    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
-                   help="the data set (default: digits)")
-    p.add_argument("--data-dir", type=_folder, metavar="DIR",
-                   help="folder holding the MNIST-format files")
+    p = _add_model_command(commands, "evaluate", "loss and accuracy of a saved model on a data set",
+                           "Print the loss and accuracy of a saved model on the training and "
+                           "test examples of a data set.", "the data set")
     p.set_defaults(run=evaluate)
 
     p = commands.add_parser("predict", help="the digit in each image",
@@ -441,26 +444,19 @@ def build_parser():
     p.add_argument("images", metavar="IMAGE", nargs="+", help="an image of one digit")
     p.set_defaults(run=predict)
 
-    p = commands.add_parser("report", help="an HTML report with plots of a saved model",
-                            description="Write a self-contained HTML report and its PNGs: training "
-                            "curves, confusion matrix, per-class accuracy, first-layer weights and "
-                            "the most confidently wrong test examples (needs chainrule[report]).")
-    p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
-    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
-                   help="the data set whose test examples are used (default: digits)")
-    p.add_argument("--data-dir", type=_folder, metavar="DIR", help="folder holding the MNIST-format files")
+    p = _add_model_command(commands, "report", "an HTML report with plots of a saved model",
+                           "Write a self-contained HTML report and its PNGs: training curves, "
+                           "confusion matrix, per-class accuracy, first-layer weights and the most "
+                           "confidently wrong test examples (needs chainrule[report]).",
+                           "the data set whose test examples are used")
     p.add_argument("--output-dir", default="report", metavar="DIR",
                    help="folder for report.html and the PNGs (default: report)")
     p.set_defaults(run=report_command)
 
-    p = commands.add_parser("explain", help="the chain rule for one weight, the nudges of one example",
-                            description="Lay out the backward pass of a saved model on one test "
-                            "example: the chain rule for one weight or bias (--weight), and the "
-                            "nudges the example gives every layer (--nudges).")
-    p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
-    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
-                   help="the data set of the example (default: digits)")
-    p.add_argument("--data-dir", type=_folder, metavar="DIR", help="folder holding the MNIST-format files")
+    p = _add_model_command(commands, "explain", "the chain rule for one weight, the nudges of one example",
+                           "Lay out the backward pass of a saved model on one test example: the "
+                           "chain rule for one weight or bias (--weight), and the nudges the "
+                           "example gives every layer (--nudges).", "the data set of the example")
     p.add_argument("--example", type=_seed, default=0, metavar="I",
                    help="index of the example in the test set (default: 0)")
     p.add_argument("--weight", type=_weight, metavar="L:J,K",

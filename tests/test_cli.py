@@ -211,7 +211,7 @@ def files(tmp_path, digits_run):
     (["evaluate", "missing.npz"], "no such model file: missing.npz"),
     (["evaluate", "notes.txt"], "notes.txt is not a readable chainrule model file"),
     (["evaluate", "{model}", "--dataset", "mnist"], "takes 64 inputs but the mnist data set has "
-     "784 features; evaluate a model on the data set it was trained on"),
+     "784 features; use a model on the data set it was trained on"),
     (["predict", "notes.txt", "blank.png"], "notes.txt is not a readable chainrule model file"),
     (["predict", "small.npz", "blank.png"], "small.npz takes 10 inputs; predict reads images for "
      "models of 784 inputs (28x28, as MNIST) or 64 (8x8, as digits)"),
