@@ -202,6 +202,14 @@ def _model_without_caches(model):
     return model
 
 
+def _store_parameters(estimator, arguments):
+    """Keep every __init__ argument unchanged under its own name, as scikit-learn requires
+    (checks happen in fit); ``arguments`` is the __init__'s locals()."""
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class _BaseMLP(BaseEstimator):
     """The training and the fitted attributes shared by MLPClassifier and MLPRegressor."""
 
@@ -587,31 +595,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, loss="cross_entropy", dropout=0.0, class_weight=None,
                  dtype="float64"):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.loss = loss
-        self.dropout = dropout
-        self.class_weight = class_weight
-        self.dtype = dtype
+        _store_parameters(self, locals())
 
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train on X of shape (n_samples, n_features) and class labels y of shape
@@ -783,30 +767,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, loss="mse", dropout=0.0, dtype="float64"):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.loss = loss
-        self.dropout = dropout
-        self.dtype = dtype
+        _store_parameters(self, locals())
 
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train on X of shape (n_samples, n_features) and targets y of shape (n_samples,)
