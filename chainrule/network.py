@@ -48,6 +48,7 @@ class Sequential:
                 layer.rng = self.rng
         self.astype(self.dtype)
         self.dense_layers = [layer for layer in self.layers if isinstance(layer, Dense)]
+        self._first_dense = self.layers.index(self.dense_layers[0])
         self.n_features = self.dense_layers[0].in_features
         self.n_outputs = self.layers[-1].out_features
         # sigmoid + log_loss and softmax + cross_entropy: the output error is a - y.
@@ -87,7 +88,7 @@ class Sequential:
             grad = out.backward_from_delta(delta)
         else:
             grad = out.backward(self.loss.gradient(out.a, Y))
-        first = self.layers.index(self.dense_layers[0])
+        first = self._first_dense  # nothing below it has parameters
         for i in range(len(self.layers) - 2, first - 1, -1):
             grad = self.layers[i].backward(grad, need_grad_input=i > first)
 
