@@ -181,7 +181,7 @@ def _inplace_backward_weighted(model, Y, w):
         grad = out.backward_from_delta(delta)
     else:
         grad = out.backward(model.loss.gradient(out.a, Y) * w)
-    first = model.layers.index(model.dense_layers[0])
+    first = model._first_dense
     for i in range(len(model.layers) - 2, first - 1, -1):  # the rest as Sequential._backward
         grad = model.layers[i].backward(grad, need_grad_input=i > first)
 
