@@ -1,11 +1,13 @@
-"""Fused optimizer updates, compiled by numba when it is installed (``chainrule[fast]``).
+"""Fused element-wise loops, compiled by numba when it is installed (``chainrule[fast]``).
 
-An optimizer step applies a few element-wise formulas to every parameter. As numpy
-expressions each formula is one pass over the arrays, with temporaries; written as
-one loop and compiled, the whole update is a single pass. The loops below are the same
-formulas as the optimizers' numpy code, operation for operation, so both give the same
-numbers (the tests check it bit for bit). Without numba, ``AVAILABLE`` is False and the
-optimizers run their numpy expressions.
+An optimizer step applies a few element-wise formulas to every parameter, and a ReLU
+layer adds its bias, applies max(z, 0) and, going back, multiplies by f'(z) and sums
+the rows for db. As numpy expressions each formula is one pass over the arrays, with
+temporaries; written as one loop and compiled, each becomes a single pass. The loops
+below are the same formulas as the numpy code, operation for operation, so both give
+the same numbers (the tests check it bit for bit; db alone differs in the last bit,
+being summed in another order than BLAS sums it). Without numba, ``AVAILABLE`` is False
+and the optimizers and layers run their numpy expressions.
 
 Every array is C-contiguous (each loop runs over its ``ravel()`` view, made inside the
 compiled code), and every scalar has the arrays' dtype, so float32 arithmetic stays
@@ -51,6 +53,28 @@ def _adam(p, m, v, g, lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, c_
         p[i] -= lr * (m[i] / c_1) / (math.sqrt(v[i] / c_2) + epsilon)
 
 
+def _bias_relu(z, b, a, zero):
+    """z <- z + b (b added to every row);  a <- max(z, 0), NaN staying NaN as in np.maximum."""
+    n, m = z.shape
+    for i in range(n):
+        for j in range(m):
+            v = z[i, j] + b[j]
+            z[i, j] = v
+            a[i, j] = zero if v <= zero else v
+
+
+def _relu_delta_db(grad_a, z, delta, db, one, zero):
+    """delta <- dL/da * f'(z) with f'(z) = 1 where z > 0, else 0;  db <- delta summed over rows."""
+    n, m = z.shape
+    for j in range(m):
+        db[j] = zero
+    for i in range(n):
+        for j in range(m):
+            v = grad_a[i, j] * (one if z[i, j] > zero else zero)
+            delta[i, j] = v
+            db[j] += v
+
+
 if AVAILABLE:
     # error_model="numpy": a division by zero gives inf as in numpy, instead of Python's
     # ZeroDivisionError check on every element, which keeps the loop from being vectorised
@@ -59,5 +83,8 @@ if AVAILABLE:
     inplace_sgd = _compile(_sgd)
     inplace_sgd_momentum = _compile(_sgd_momentum)
     inplace_adam = _compile(_adam)
+    inplace_bias_relu = _compile(_bias_relu)
+    relu_delta_db = _compile(_relu_delta_db)
 else:
     inplace_sgd = inplace_sgd_momentum = inplace_adam = None
+    inplace_bias_relu = relu_delta_db = None

@@ -18,7 +18,7 @@ over examples become matrix products.
 
 import numpy as np
 
-from . import activations, initializers
+from . import activations, initializers, kernels
 from .errors import InputError
 
 
@@ -88,17 +88,31 @@ class Dense:
         n = len(a_prev)
         self.a_prev = a_prev
         self.z = np.matmul(a_prev, self.W.T, out=self.scratch("z", n, self.out_features))
+        a = self.scratch("a", n, self.out_features)
+        if self._compiled_relu():  # the two lines below in one pass (chainrule.kernels)
+            kernels.inplace_bias_relu(self.z, self.b, a, self.W.dtype.type(0))
+            self.a = a
+            return a
         self.z += self.b
-        self.a = self.activation.forward(self.z, out=self.scratch("a", n, self.out_features))
+        self.a = self.activation.forward(self.z, out=a)
         return self.a
 
     def backward(self, grad_a, need_grad_input=True):
         """From dL/da of this layer: delta = dL/da * f'(z), then ``backward_from_delta``."""
-        delta = self.activation.backward(self.z, self.a, grad_a,
-                                         out=self.scratch("delta", len(grad_a), self.out_features))
+        delta = self.scratch("delta", len(grad_a), self.out_features)
+        if self._compiled_relu() and grad_a.flags.c_contiguous and grad_a.dtype == delta.dtype:
+            # delta and db = 1^T delta in one pass (chainrule.kernels)
+            one = delta.dtype.type
+            kernels.relu_delta_db(grad_a, self.z, delta, self.db, one(1), one(0))
+            return self.backward_from_delta(delta, need_grad_input, db_done=True)
+        delta = self.activation.backward(self.z, self.a, grad_a, out=delta)
         return self.backward_from_delta(delta, need_grad_input)
 
-    def backward_from_delta(self, delta, need_grad_input=True):
+    def _compiled_relu(self):
+        """Whether this is a ReLU layer whose bias and activation chainrule.kernels can fuse."""
+        return kernels.AVAILABLE and self.activation.name == "relu" and self.b.flags.c_contiguous
+
+    def backward_from_delta(self, delta, need_grad_input=True, db_done=False):
         """Store dL/dW and dL/db from delta = dL/dz; return dL/da_prev.
 
         For one example, dz_j/dW[j, k] = a_prev_k (a weight's nudge is proportional to
@@ -110,10 +124,12 @@ class Dense:
         Neuron k of the layer below feeds every neuron j, so its error sums theirs:
             dL/da_prev = delta @ W           (W^T delta for one example as a column)
         The first layer skips that product (need_grad_input=False): nothing uses it.
+        ``db_done``: db was already summed (by the compiled ReLU pass).
         """
         self.delta = delta
         np.matmul(delta.T, self.a_prev, out=self.dW)
-        np.matmul(self._ones(len(delta)), delta, out=self.db)
+        if not db_done:
+            np.matmul(self._ones(len(delta)), delta, out=self.db)
         if not need_grad_input:
             return None
         return np.matmul(delta, self.W, out=self.scratch("grad_in", len(delta), self.in_features))

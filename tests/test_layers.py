@@ -4,7 +4,7 @@ initialisers."""
 import numpy as np
 import pytest
 
-from chainrule import Dense, Dropout, initializers
+from chainrule import Dense, Dropout, initializers, kernels
 from chainrule.errors import InputError
 
 
@@ -113,3 +113,38 @@ def test_bad_layer_arguments():
         Dense(3, 2.5)
     with pytest.raises(InputError, match=r"init must be one of \['classic', 'glorot', 'he', 'xavier'\]; received init='zeros'"):
         Dense(3, 2, init="zeros")
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install chainrule[fast])")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_relu_pass_equals_the_numpy_one(dtype, monkeypatch):
+    """Bias + max(z, 0) forward, relu' * dL/da and db backward: one compiled pass each
+    (chainrule.kernels), the same numbers as the numpy expressions (db to rounding:
+    another summation order), NaN and +-inf going where numpy sends them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(37, 20)).astype(dtype)
+    G = rng.normal(size=(37, 16)).astype(dtype)
+    X[3, :], X[7, 0], G[5, 2] = np.finfo(dtype).max, np.nan, np.nan  # z = +-inf, NaN z, NaN dL/da
+    X[9] = 0.0
+
+    def run():
+        layer = Dense(20, 16, activation="relu", seed=1)
+        layer.W, layer.b = layer.W.astype(dtype), layer.b.astype(dtype)
+        layer.b[0] = 0.0  # with X[9] = 0: z[9, 0] = 0 exactly, where relu' is 0
+        layer.dW, layer.db = np.zeros_like(layer.W), np.zeros_like(layer.b)
+        with np.errstate(all="ignore"):
+            a = layer.forward(X, training=True).copy()
+            grad_in = layer.backward(G).copy()
+        return a, layer.z.copy(), layer.delta.copy(), layer.db.copy(), layer.dW.copy(), grad_in
+
+    compiled = run()
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    plain = run()
+    for name, c, p in zip(["a", "z", "delta"], compiled[:3], plain[:3]):
+        assert c.dtype == dtype
+        np.testing.assert_array_equal(c, p, err_msg=name)  # NaN where NaN, bit for bit otherwise
+    np.testing.assert_allclose(compiled[3], plain[3], rtol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_array_equal(compiled[4], plain[4])  # dW = delta.T @ a_prev, same BLAS call
+    np.testing.assert_array_equal(compiled[5], plain[5])
+    assert np.isnan(compiled[3]).sum() == np.isnan(plain[3]).sum() >= 1
+    assert np.isnan(compiled[0][7]).all() and np.isinf(compiled[1][3]).any()
