@@ -7,6 +7,7 @@ training loss so a reader can check that all of them really train.
 
 - ``Chainrule``: the public API, ``Sequential.fit(X, y, epochs=1)`` with one optimizer
   object kept across calls (its momentum or Adam state carries over).
+- ``ChainruleNumpy``: the same with NumPy alone (the numba kernels switched off).
 - ``Torch``: the idiomatic PyTorch CPU loop: a ``randperm``, index-sliced batches from
   preloaded tensors, ``nn.Sequential``, ``CrossEntropyLoss``, ``zero_grad / backward / step``.
 - ``Sklearn``: ``MLPClassifier.partial_fit(X, y)``, which is scikit-learn's own epoch:
@@ -45,6 +46,20 @@ class Chainrule:
         history = self.model.fit(self.X, self.y, epochs=1, batch_size=self.batch_size,
                                  optimizer=self.optimizer)
         return history["loss"][-1]
+
+
+class ChainruleNumpy(Chainrule):
+    """chainrule with NumPy alone: its compiled kernels (numba, ``chainrule[fast]``) off,
+    as a user without numba runs it. Each system runs in its own process, so this
+    switch does not reach the ``chainrule`` system."""
+
+    name = "chainrule-numpy"
+
+    def __init__(self, *args, **kwargs):
+        from chainrule import kernels
+
+        kernels.AVAILABLE = False
+        super().__init__(*args, **kwargs)
 
 
 class Torch:
@@ -151,4 +166,4 @@ class GemmFloor:
         return float("nan")
 
 
-SYSTEMS = {cls.name: cls for cls in (Chainrule, Torch, Sklearn, GemmFloor)}
+SYSTEMS = {cls.name: cls for cls in (Chainrule, ChainruleNumpy, Torch, Sklearn, GemmFloor)}

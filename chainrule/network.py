@@ -57,14 +57,25 @@ class Sequential:
         self.stop_training = False
 
     def astype(self, dtype):
-        """Cast every parameter (and gradient buffer) to ``dtype``, in place; returns self."""
+        """Cast every parameter (and gradient buffer) to ``dtype``, in place; returns self.
+
+        The parameters W1, b1, W2, ... are laid out one after the other in a single flat
+        buffer, each layer's W and b being views of it, and the gradients likewise in
+        another: an optimizer step is then a few passes over two arrays, whatever the depth.
+        """
         self.dtype = np.dtype(dtype)
-        for layer in self.layers:
-            if isinstance(layer, Dense):
-                layer.W = np.ascontiguousarray(layer.W, dtype=self.dtype)
-                layer.b = np.ascontiguousarray(layer.b, dtype=self.dtype)
-                layer.dW = np.zeros_like(layer.W)
-                layer.db = np.zeros_like(layer.b)
+        dense = [layer for layer in self.layers if isinstance(layer, Dense)]
+        size = sum(layer.W.size + layer.b.size for layer in dense)
+        params, grads = np.empty(size, dtype=self.dtype), np.zeros(size, dtype=self.dtype)
+        start = 0
+        for layer in dense:
+            for name in ("W", "b"):
+                value = getattr(layer, name)
+                end = start + value.size
+                setattr(layer, name, params[start:end].reshape(value.shape))
+                getattr(layer, name)[...] = value
+                setattr(layer, "d" + name, grads[start:end].reshape(value.shape))
+                start = end
         return self
 
     # --- the two passes -----------------------------------------------------------

@@ -14,6 +14,7 @@ update (PyTorch's clip_grad_norm_), which keeps one bad batch from blowing up th
 """
 
 import math
+import operator
 
 import numpy as np
 
@@ -110,36 +111,109 @@ def _learning_rate(value):
 
 # --- optimizers ---------------------------------------------------------------------
 
+def _whole_buffer(arrays):
+    """The 1-D array that ``arrays`` are consecutive views of, covering all of it, or None.
+
+    A Sequential keeps its parameters this way (and its gradients, in another buffer);
+    an update over the whole buffer is then the update of every array at once.
+    """
+    base = arrays[0].base if arrays else None
+    if base is None or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    start = position = base.__array_interface__["data"][0]
+    for a in arrays:
+        if a.base is not base or not a.flags.c_contiguous or a.__array_interface__["data"][0] != position:
+            return None
+        position += a.nbytes
+    return base if position == start + base.nbytes else None
+
+
 class Optimizer:
-    """Base class: the learning rate, the step count, and per-parameter state arrays."""
+    """Base class: the learning rate, the step count, and per-parameter state arrays.
+
+    A subclass names its state arrays in ``slots`` and writes its rule in
+    ``_update(p, g, lr, state)`` for one array p, its gradient g and its state arrays.
+    """
+
+    slots = ()
 
     def __init__(self, learning_rate, clip_norm=None):
         self.learning_rate = _learning_rate(learning_rate)
         self.clip_norm = None if clip_norm is None else _number("clip_norm", clip_norm, 0, low_open=True)
         self.iterations = 0
         self.state = {}  # name -> list of arrays aligned with the parameters
+        self._forget_buffers()
+
+    def _forget_buffers(self):
+        self._whole = ((), None)  # the arrays of the last step and their whole buffers
+        self._packed = set()  # the names of the state lists that are views of one buffer
 
     def current_learning_rate(self):
         lr = self.learning_rate
         return float(lr(self.iterations)) if callable(lr) else lr
 
-    def _slots(self, name, params):
-        if name not in self.state:
+    def _state_arrays(self, name, params, whole):
+        """The state arrays ``name``, one per parameter, zero at first; views of one
+        buffer when the parameters are (so the update can run once over all of them)."""
+        arrays = self.state.get(name)
+        if arrays is not None and (whole is None or (
+                name in self._packed and arrays[0].base.shape == whole.shape)):
+            return arrays
+        if whole is None:
             self.state[name] = [np.zeros_like(p) for p in params]
+            return self.state[name]
+        buffer, start = np.zeros_like(whole), 0
+        self.state[name] = []
+        for i, p in enumerate(params):
+            view = buffer[start:start + p.size].reshape(p.shape)
+            if arrays is not None:  # values from load_state_dict or earlier steps: kept
+                view[...] = arrays[i]
+            self.state[name].append(view)
+            start += p.size
+        self._packed.add(name)
         return self.state[name]
 
+    def _uniform(self):
+        """Whether the rule treats every array alike (weight decay spares the biases)."""
+        return not getattr(self, "weight_decay", 0.0)
+
+    def _whole_buffers(self, params, grads):
+        """(all parameters, all gradients) as two flat buffers, or None; remembered
+        for the same lists of arrays, which fit passes at every step."""
+        arrays, whole = self._whole
+        now = (*params, *grads)
+        if len(arrays) != len(now) or not all(map(operator.is_, arrays, now)):
+            P, G = _whole_buffer(params), _whole_buffer(grads)
+            whole = None if P is None or G is None or P.dtype != G.dtype else (P, G)
+            self._whole = (now, whole)
+        return whole
+
     def step(self, params, grads):
-        """Update every array of ``params`` in place from ``grads`` (same shapes)."""
+        """Update every array of ``params`` in place from ``grads`` (same shapes).
+
+        When params and grads are each the consecutive views of one buffer (a
+        Sequential's are) and the rule treats every array alike, the update runs once
+        over the two buffers: the same arithmetic for every element, in a few passes
+        instead of a few per array.
+        """
+        if len(params) != len(grads):
+            raise InputError(f"params and grads must pair up; received {len(params)} and {len(grads)} arrays")
         lr = self.current_learning_rate()
+        whole = self._whole_buffers(params, grads) if self._uniform() else None
+        state = [self._state_arrays(name, params, None if whole is None else whole[0])
+                 for name in self.slots]
         if self.clip_norm is not None:
             norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
             if norm > self.clip_norm:
-                grads = [g * (self.clip_norm / norm) for g in grads]
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            self._update(i, p, g, lr, params)
+                grads, whole = [g * (self.clip_norm / norm) for g in grads], None
+        if whole is not None:
+            self._update(whole[0], whole[1], lr, [arrays[0].base for arrays in state])
+        else:
+            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+                self._update(p, g, lr, [arrays[i] for arrays in state])
         self.iterations += 1
 
-    def _update(self, i, p, g, lr, params):
+    def _update(self, p, g, lr, state):
         raise NotImplementedError
 
     def state_dict(self):
@@ -150,6 +224,13 @@ class Optimizer:
     def load_state_dict(self, state):
         self.iterations = int(state["iterations"])
         self.state = {k: [np.array(a) for a in v] for k, v in state["state"].items()}
+        self._packed = set()
+
+    def __getstate__(self):
+        # Copies (deepcopy, pickle) leave out the references to the last step's arrays.
+        state = dict(self.__dict__)
+        state["_whole"], state["_packed"] = ((), None), set()
+        return state
 
     def config(self):
         """The settings as plain JSON values; a schedule as its config() (a user's own
@@ -197,7 +278,11 @@ class SGD(Optimizer):
             raise InputError("nesterov=True needs momentum > 0; received momentum=0.0")
         self.weight_decay = _number("weight_decay", weight_decay, 0)
 
-    def _update(self, i, p, g, lr, params):
+    @property
+    def slots(self):
+        return ("velocity",) if self.momentum else ()
+
+    def _update(self, p, g, lr, state):
         g = _decayed(g, p, self.weight_decay)
         if self.momentum == 0:
             if _fusable(p, g):
@@ -205,7 +290,7 @@ class SGD(Optimizer):
             else:
                 p -= lr * g
             return
-        v = self._slots("velocity", params)[i]
+        v, = state
         if _fusable(p, v, g):  # the same formulas, in one compiled pass (chainrule.kernels)
             one = p.dtype.type
             kernels.inplace_sgd_momentum(p, v, g, one(lr), one(self.momentum), self.nesterov)
@@ -235,13 +320,14 @@ class Adam(Optimizer):
         self.epsilon = _number("epsilon", epsilon, 0, low_open=True)
         self.weight_decay = _number("weight_decay", weight_decay, 0)
 
+    slots = ("m", "v")
+
     def _gradient(self, g, p):
         return _decayed(g, p, self.weight_decay)
 
-    def _update(self, i, p, g, lr, params):
+    def _update(self, p, g, lr, state):
         g = self._gradient(g, p)
-        m = self._slots("m", params)[i]
-        v = self._slots("v", params)[i]
+        m, v = state
         t = self.iterations + 1
         if _fusable(p, m, v, g):  # the same formulas, in one compiled pass (chainrule.kernels)
             one = p.dtype.type
@@ -272,10 +358,10 @@ class AdamW(Adam):
     def _gradient(self, g, p):
         return g
 
-    def _update(self, i, p, g, lr, params):
+    def _update(self, p, g, lr, state):
         if self.weight_decay and p.ndim >= 2:
             p *= 1 - lr * self.weight_decay
-        super()._update(i, p, g, lr, params)
+        super()._update(p, g, lr, state)
 
 
 class RMSprop(Optimizer):
@@ -293,14 +379,18 @@ class RMSprop(Optimizer):
         self.epsilon = _number("epsilon", epsilon, 0, low_open=True)
         self.weight_decay = _number("weight_decay", weight_decay, 0)
 
-    def _update(self, i, p, g, lr, params):
+    @property
+    def slots(self):
+        return ("mean_square", "velocity") if self.momentum else ("mean_square",)
+
+    def _update(self, p, g, lr, state):
         g = _decayed(g, p, self.weight_decay)
-        s = self._slots("mean_square", params)[i]
+        s = state[0]
         s *= self.rho
         s += (1 - self.rho) * (g * g)
         scaled = g / (np.sqrt(s) + self.epsilon)
         if self.momentum:
-            v = self._slots("velocity", params)[i]
+            v = state[1]
             v *= self.momentum
             v += scaled
             scaled = v

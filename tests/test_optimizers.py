@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from chainrule import kernels, optimizers
+from chainrule import Dense, Sequential, kernels, optimizers
 from chainrule.errors import InputError
 
 
@@ -189,3 +189,63 @@ def test_schedules_round_trip_through_config():
         assert [again.learning_rate(t) for t in range(0, 200, 7)] == [schedule(t) for t in range(0, 200, 7)]
     with pytest.raises(InputError, match=r"schedule must be one of \['CosineDecay', 'ExponentialDecay', 'StepDecay'\]"):
         optimizers.SGD({"schedule": "Warmup"})
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("make", [lambda: optimizers.SGD(0.1), lambda: optimizers.SGD(0.1, momentum=0.9),
+                                  lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                                  lambda: optimizers.Adam(0.01), lambda: optimizers.RMSprop(0.01),
+                                  lambda: optimizers.RMSprop(0.01, momentum=0.5),
+                                  lambda: optimizers.SGD(0.1, momentum=0.9, weight_decay=0.01)],
+                         ids=["plain", "momentum", "nesterov", "adam", "rmsprop", "rmsprop-momentum", "decay"])
+def test_one_update_over_the_whole_buffer_equals_one_per_array(make, compiled, monkeypatch):
+    """A Sequential keeps W1, b1, W2, ... as views of one buffer (and the gradients in
+    another); the step then runs once over the buffers: the same numbers, bit for bit,
+    as the step array by array on separate copies, state included."""
+    if compiled and not kernels.AVAILABLE:
+        pytest.skip("numba is not installed (pip install chainrule[fast])")
+    monkeypatch.setattr(kernels, "AVAILABLE", compiled)
+    model = Sequential([Dense(6, 5, "relu"), Dense(5, 4, "tanh"), Dense(4, 3, "softmax")], seed=0)
+    params, grads = model.parameters(), model.gradients()
+    P = optimizers._whole_buffer(params)
+    assert P is not None and P.size == model.n_parameters() and optimizers._whole_buffer(grads) is not None
+    assert all(p.base is P for p in params)
+    separate = [p.copy() for p in params]
+    separate_grads = [g.copy() for g in grads]
+    assert optimizers._whole_buffer(separate) is None
+    whole_opt, array_opt = make(), make()
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        for g, h in zip(grads, separate_grads, strict=True):
+            g[...] = h[...] = rng.normal(size=g.shape)
+        whole_opt.step(params, grads)
+        array_opt.step(separate, separate_grads)
+    for p, q in zip(params, separate, strict=True):
+        assert p.tobytes() == q.tobytes()
+    state, other = whole_opt.state_dict(), array_opt.state_dict()
+    assert state["state"].keys() == other["state"].keys()
+    for name in state["state"]:
+        for a, b in zip(state["state"][name], other["state"][name], strict=True):
+            assert a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_whole_buffer_update_survives_a_state_reload_and_new_arrays():
+    """load_state_dict hands in separate arrays: the next step packs them again, values
+    kept; a step on other arrays (another model) does not touch the first one's."""
+    model = Sequential([Dense(3, 4, "relu"), Dense(4, 2, "softmax")], seed=0)
+    other = Sequential([Dense(3, 4, "relu"), Dense(4, 2, "softmax")], seed=1)
+    opt = optimizers.SGD(0.1, momentum=0.9)
+    for g in model.gradients():
+        g[...] = 1.0
+    opt.step(model.parameters(), model.gradients())
+    velocity = [v.copy() for v in opt.state["velocity"]]
+    opt.load_state_dict(opt.state_dict())
+    before = [p.copy() for p in model.parameters()]
+    opt.step(model.parameters(), model.gradients())
+    for p, b, v in zip(model.parameters(), before, velocity, strict=True):
+        np.testing.assert_array_equal(p, b + (np.float32(0.9) * v - np.float32(0.1)))
+    assert optimizers._whole_buffer(opt.state["velocity"]) is not None
+    kept = [p.copy() for p in model.parameters()]
+    opt.step(other.parameters(), other.gradients())  # other's gradients are zero
+    for p, k in zip(model.parameters(), kept, strict=True):
+        np.testing.assert_array_equal(p, k)

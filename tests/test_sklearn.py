@@ -438,7 +438,8 @@ def test_coefs_are_transposed_views_in_scikit_learn_layout():
     assert [b.shape for b in clf.intercepts_] == [(7,), (4,), (1,)]
     assert clf.n_layers_ == 4 and clf.n_outputs_ == 1 and clf.out_activation_ == "logistic"
     for W, b, layer in zip(clf.coefs_, clf.intercepts_, clf.model_.dense_layers, strict=True):
-        assert np.shares_memory(W, layer.W) and W.base is layer.W and b is layer.b
+        assert np.shares_memory(W, layer.W) and W.shape == layer.W.T.shape and b is layer.b
+        assert_array_equal(W, layer.W.T)
     # the forward pass written with scikit-learn's layout gives predict_proba
     a = X
     for W, b in zip(clf.coefs_, clf.intercepts_, strict=True):
