@@ -167,8 +167,10 @@ class Session:
                 "models": self.model_names(), "job": self.job_snapshot()}
 
     def model_names(self):
-        return sorted(p.name for p in self.models_dir.glob("*.npz")
-                      if p.is_file() and checks.MODEL_NAME.fullmatch(p.name))
+        """The model files of the folder (not those whose symlinks lead out of it)."""
+        folder = self.models_dir.resolve()
+        return sorted(p.name for p in self.models_dir.glob("*.npz") if p.is_file()
+                      and checks.MODEL_NAME.fullmatch(p.name) and p.resolve().parent == folder)
 
     def save(self, body):
         path = checks.model_path(self.models_dir, body.get("name"))
