@@ -402,7 +402,10 @@ def serve_command(args):
                   f"{time.perf_counter() - start:.1f} s (no --model given)")
         print(f"models folder: {Path(args.models_dir).resolve()}")
         print(f"serving on {web.address(sock)} (Ctrl-C to stop)", flush=True)
-        web.run(app, sock)
+        try:
+            web.run(app, sock)
+        except KeyboardInterrupt:  # uvicorn has shut down and passes the Ctrl-C on: the way to stop
+            pass
 
 
 # --- the parser and main ----------------------------------------------------------
