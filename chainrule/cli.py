@@ -396,7 +396,8 @@ def serve_command(args):
     with sock:
         start = time.perf_counter()
         app = web.create_app(model=model, dataset=args.dataset, data=data, models_dir=args.models_dir,
-                             model_name=Path(args.model).name if args.model else None)
+                             model_name=Path(args.model).name if args.model else None,
+                             allowed_hosts=web.allowed_hosts(args.host))
         if model is None:
             print(f"model: a starter model trained on {args.dataset} in "
                   f"{time.perf_counter() - start:.1f} s (no --model given)")

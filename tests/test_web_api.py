@@ -201,20 +201,20 @@ def test_one_run_at_a_time_and_pause_resume_stop(client, app):
     assert r.status_code == 202
     second = client.post("/api/train", json={"epochs": 1})
     assert second.status_code == 409 and "already in progress" in second.json()["error"]
-    assert client.post("/api/train/pause").json()["status"] == "paused"
+    assert client.post("/api/train/pause", json={}).json()["status"] == "paused"
     time.sleep(0.2)
     job = app.state.session.job
     held = job.snapshot()
     time.sleep(0.3)
     now = job.snapshot()
     assert (now["epochs_done"], now["batch"]) == (held["epochs_done"], held["batch"])  # paused
-    r = client.post("/api/train/pause")
+    r = client.post("/api/train/pause", json={})
     assert r.status_code == 409 and "only a running job can be paused" in r.json()["error"]
-    assert client.post("/api/train/resume").json()["status"] == "running"
-    assert client.post("/api/train/stop").json()["status"] == "stopping"
+    assert client.post("/api/train/resume", json={}).json()["status"] == "running"
+    assert client.post("/api/train/stop", json={}).json()["status"] == "stopping"
     job.join(10)
     assert job.snapshot()["status"] == "stopped" and job.snapshot()["epochs_done"] < 1000
-    r = client.post("/api/train/stop")
+    r = client.post("/api/train/stop", json={})
     assert r.status_code == 409 and "already ended" in r.json()["error"]
     assert client.post("/api/train", json={"hidden": [8], "epochs": 1}).status_code == 202
     app.state.session.wait_for_training(10)
@@ -222,7 +222,7 @@ def test_one_run_at_a_time_and_pause_resume_stop(client, app):
 
 def test_controls_without_a_run_are_refused(client):
     for action in ("pause", "resume", "stop"):
-        r = client.post(f"/api/train/{action}")
+        r = client.post(f"/api/train/{action}", json={})
         assert r.status_code == 409 and r.json()["error"] == f"there is no training run to {action}"
     assert follow_events(client) == [("idle", {})]
 
@@ -285,6 +285,37 @@ def test_unreadable_or_oversized_bodies(client, app, content, status, message):
         assert message in r.json()["error"]
     assert unchanged(app, before) and app.state.session.job is None
     assert files(app.state.session.models_dir) == []
+
+
+@pytest.mark.parametrize("path", ["/api/predict", "/api/nudges", "/api/step", "/api/train",
+                                  "/api/train/stop", "/api/models/save", "/api/models/load"])
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_posts_that_are_not_json_are_refused(client, app, path, content_type):
+    """A page of another site may post text/plain to a local server without asking first."""
+    before = weights(app)
+    headers = {} if content_type is None else {"content-type": content_type}
+    body = json.dumps({"pixels": a_one(), "label": 1, "name": "x", "epochs": 1})
+    r = client.post(path, content=body, headers=headers)
+    assert r.status_code == 415
+    assert r.json()["error"] == ("the request must be sent with Content-Type: application/json; "
+                                 f"received {content_type or 'none'}")
+    assert unchanged(app, before) and app.state.session.job is None
+    assert files(app.state.session.models_dir) == []
+
+
+def test_hosts_other_than_loopback_are_refused_when_asked(digits, trained, tmp_path):
+    from chainrule.web.app import allowed_hosts
+
+    assert allowed_hosts("127.0.0.1") == ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.1"]
+    assert allowed_hosts("0.0.0.0") is None
+    app = create_app(model=copy.deepcopy(trained), dataset="digits", data=digits,
+                     models_dir=tmp_path / "models", allowed_hosts=allowed_hosts("127.0.0.1"))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/api/state").status_code == 200
+        assert c.get("/api/state", headers={"host": "localhost:8000"}).status_code == 200
+        r = c.post("/api/models/save", json={"name": "x"}, headers={"host": "rebound.example"})
+        assert r.status_code == 400
+    assert files(tmp_path / "models") == []
 
 
 def test_an_oversized_body_without_a_length_is_cut_at_the_limit(client):

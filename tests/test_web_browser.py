@@ -145,6 +145,7 @@ def test_training_curves_grow_then_the_run_stops(page):
     page.click("[data-tab=train]")
     page.fill("input[name=hidden]", "32")
     page.fill("input[name=epochs]", "1000")
+    page.fill("input[name=batch_size]", "4")  # about 0.05 s an epoch: the run lasts until stopped
     page.click("#train-start")
     chart = page.locator("#loss-chart")
     expect(chart).to_have_attribute("data-points", at_least(2))

@@ -16,7 +16,9 @@
     POST /api/models/save       {name, overwrite}  (409 if the file exists and overwrite is not true)
     POST /api/models/load       {name}
 
-Errors are JSON ``{"error": message}`` with a 4xx status (see chainrule.web.checks). The
+Errors are JSON ``{"error": message}`` with a 4xx status (see chainrule.web.checks). Every
+POST must be sent as application/json (415 otherwise), which keeps other sites' pages
+from posting to a local server without the browser asking it first. The
 numerical work runs in Starlette's thread pool, training in its own thread, so the event
 loop stays free to stream events.
 """
@@ -29,6 +31,8 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -46,8 +50,19 @@ EVENT_INTERVAL = 0.1  # seconds between two looks at the training job in an even
 CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'"
 
 
+def _check_json_type(request):
+    """POSTs must say they send JSON: a page of another site can send a cross-origin
+    text/plain POST without asking, but not an application/json one (the browser asks the
+    server first, and this one never says yes)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise RequestError(415, "the request must be sent with Content-Type: application/json; "
+                                f"received {media_type or 'none'}")
+
+
 async def _body(request):
     """The request's JSON object, read up to MAX_BODY_BYTES (413 beyond)."""
+    _check_json_type(request)
     limit = checks.MAX_BODY_BYTES
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
@@ -89,7 +104,7 @@ def _sse(event, data):
 
 
 def create_app(model=None, dataset="digits", data=None, data_dir=None, models_dir="models",
-               model_name=None):
+               model_name=None, allowed_hosts=None):
     """The Starlette app of ``chainrule serve``.
 
     Arguments:
@@ -99,6 +114,9 @@ def create_app(model=None, dataset="digits", data=None, data_dir=None, models_di
             ``data_dir`` (see chainrule.datasets.load).
         models_dir: the only folder models are loaded from and saved to; created if missing.
         model_name: the name the page shows for ``model``.
+        allowed_hosts: the host names requests may name in their Host header (400 for
+            others), e.g. ["127.0.0.1", "localhost"] so that another site cannot reach a
+            loopback server through DNS rebinding; None allows any.
 
     Returns:
         a Starlette app; ``app.state.session`` is its chainrule.web.session.Session.
@@ -130,14 +148,20 @@ def create_app(model=None, dataset="digits", data=None, data_dir=None, models_di
 
     def control(action):
         async def endpoint(request):
+            try:
+                _check_json_type(request)
+            except RequestError as exc:
+                return JSONResponse({"error": exc.message}, status_code=exc.status)
             return await _answer(session.control, action)
         return endpoint
 
     async def events(request):
+        job = session.job  # the stream follows the job of the moment it opens
+
         async def stream():
             sent, last = 0, None
             while True:
-                snapshot = session.job_snapshot()
+                snapshot = None if job is None else job.snapshot()
                 if snapshot is None:
                     yield _sse("idle", {})
                     return
@@ -181,7 +205,9 @@ def create_app(model=None, dataset="digits", data=None, data_dir=None, models_di
         Route("/api/models/load", _with_body(session.load), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [] if allowed_hosts is None else [
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.session = session
     return app
 
@@ -199,6 +225,16 @@ def bind(host, port):
         sock.close()
         raise
     return sock
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def allowed_hosts(host):
+    """The Host names to accept for a server listening on ``host``: the loopback names
+    for a loopback address, any for another (the user chose to open it to a network)."""
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    return [*LOOPBACK_NAMES, host] if loopback else None
 
 
 def address(sock):

@@ -285,12 +285,13 @@ function drawChart(svg, series, { low = null, high = null } = {}) {
     make("text", { x: 2, y: H - bottom }, lo.toPrecision(3)),
     make("text", { x: W - right - 60, y: H - 6 }, `epoch ${n}`),
   ];
-  for (const s of series) {
-    if (!s.values.length) continue;
+  series.forEach((s, k) => {
+    children.push(make("line", { class: s.kind, x1: W - 150 + 75 * k, y1: 14, x2: W - 130 + 75 * k, y2: 14 }));
+    children.push(make("text", { x: W - 126 + 75 * k, y: 18 }, s.name));
+    if (!s.values.length) return;
     const points = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     children.push(make("polyline", { class: s.kind, points }));
-    children.push(make("text", { x: x(s.values.length - 1) - 40, y: y(s.values.at(-1)) - 4 }, s.name));
-  }
+  });
   svg.replaceChildren(...children);
 }
 
@@ -324,8 +325,10 @@ function follow() {
   state.curves = { loss: [], accuracy: [], val_loss: [], val_accuracy: [] };
   const source = new EventSource("/api/train/events");
   state.events = source;
+  let watched = false;  // whether this page saw the run going (not only its replay)
   source.addEventListener("progress", (event) => {
     const job = JSON.parse(event.data);
+    watched ||= ["running", "paused", "stopping"].includes(job.status);
     for (const point of job.points) {
       for (const key of Object.keys(state.curves)) if (key in point) state.curves[key].push(point[key]);
     }
@@ -334,7 +337,8 @@ function follow() {
   });
   source.addEventListener("end", async () => {
     source.close();
-    await refreshState();
+    if (!watched) return;
+    await refreshState();  // the run's network is now the live model
     if (state.pixels) predict();
   });
   source.addEventListener("idle", () => source.close());
@@ -373,10 +377,12 @@ for (const action of ["pause", "resume", "stop"]) {
 // --- the models folder -----------------------------------------------------------------
 
 function showModels(names, selected) {
+  // Keep the user's choice when the list is redrawn, unless a model is named.
+  const choice = selected ?? $("#model-list").value;
   $("#model-list").replaceChildren(...names.map((name) => {
     const option = document.createElement("option");
     option.textContent = option.value = name;
-    option.selected = name === selected;
+    option.selected = name === choice;
     return option;
   }));
 }
@@ -463,7 +469,7 @@ async function refreshState() {
   state.server = s;
   $("#model-info").textContent = `data set ${s.dataset}; model ${s.model.name ?? "(not saved)"}: ${s.model.description}`;
   document.querySelectorAll(".dataset-name").forEach((e) => { e.textContent = s.dataset; });
-  showModels(s.models, s.model.name);
+  showModels(s.models, $("#model-list").value ? undefined : s.model.name);
   return s;
 }
 
