@@ -199,6 +199,9 @@ def test_a_training_run_streams_its_curves_and_becomes_the_live_model(client, ap
 def test_one_run_at_a_time_and_pause_resume_stop(client, app):
     r = client.post("/api/train", json={"hidden": [16], "epochs": 1000, "batch_size": 8})
     assert r.status_code == 202
+    start = time.perf_counter()  # the page stays responsive while the run goes on
+    assert client.post("/api/predict", json={"pixels": a_one()}).status_code == 200
+    assert time.perf_counter() - start < 2
     second = client.post("/api/train", json={"epochs": 1})
     assert second.status_code == 409 and "already in progress" in second.json()["error"]
     assert client.post("/api/train/pause", json={}).json()["status"] == "paused"
@@ -218,6 +221,20 @@ def test_one_run_at_a_time_and_pause_resume_stop(client, app):
     assert r.status_code == 409 and "already ended" in r.json()["error"]
     assert client.post("/api/train", json={"hidden": [8], "epochs": 1}).status_code == 202
     app.state.session.wait_for_training(10)
+
+
+def test_a_run_that_fails_says_why_and_leaves_the_live_model(digits):
+    from chainrule.web.jobs import TrainingJob
+
+    (X, y), _ = digits
+    X = X.copy()
+    X[5, 3] = np.nan
+    model = cr.Sequential([cr.Dense(64, 10, "softmax")], seed=0)
+    ended = []
+    job = TrainingJob(model, X, y, {"epochs": 1}, on_end=ended.append)
+    job.join(10)
+    snapshot = job.snapshot()
+    assert snapshot["status"] == "failed" and "X" in snapshot["error"] and ended == [job]
 
 
 def test_controls_without_a_run_are_refused(client):

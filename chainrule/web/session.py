@@ -37,7 +37,7 @@ def starter_model(X_train, y_train, n_classes, seed=0):
     """A small model trained quickly so that Draw works at once: one hidden layer of 64
     ReLUs, SGD with momentum, batches of 32; 20 epochs on a small set such as digits
     (about 97% test accuracy in a fraction of a second), one epoch on a large one such as
-    MNIST (about 95% in a few seconds)."""
+    MNIST (about 93% in a second or two)."""
     settings = SimpleNamespace(hidden=(64,), activation="relu", dropout=0.0, loss="cross_entropy",
                                seed=seed, dtype="float32", optimizer="sgd", lr=0.1, momentum=0.9,
                                schedule="constant")
