@@ -474,6 +474,13 @@ def test_serve_refuses_a_model_of_another_data_set(tmp_path):
                    "m.npz takes 784 inputs but the digits data set has 64 features")
 
 
+def test_serve_refuses_a_model_that_is_not_a_digit_classifier(tmp_path):
+    cr.Sequential([cr.Dense(64, 3, "softmax")], seed=0).save(tmp_path / "m.npz")
+    one_line_error(serve("--model", "m.npz", cwd=tmp_path),
+                   "chainrule: error: the model must be a classifier of 64 inputs and 10 outputs for "
+                   "the digits data set; it has 64 inputs and 3 outputs")
+
+
 def test_serve_on_a_port_in_use_is_one_line(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -38,7 +38,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import datasets
-from ..errors import ChainruleError
+from ..errors import ChainruleError, InputError
 from . import checks
 from .checks import RequestError
 from .jobs import FINAL, JobConflict
@@ -128,7 +128,10 @@ def create_app(model=None, dataset="digits", data=None, data_dir=None, models_di
     if model is None:
         (X_train, y_train), (X_test, y_test) = data
         model = starter_model(X_train, y_train, int(max(y_train.max(), y_test.max())) + 1)
-    session = Session(model, dataset, data, models_dir, model_name)
+    try:
+        session = Session(model, dataset, data, models_dir, model_name)
+    except RequestError as exc:  # a model that does not fit the data set, given in code
+        raise InputError(exc.message) from None
 
     async def index(request):
         return FileResponse(STATIC / "index.html",
