@@ -1,4 +1,4 @@
-"""The command line: ``chainrule train``, ``chainrule evaluate`` and ``chainrule predict``.
+"""The command line: ``chainrule train``, ``evaluate``, ``predict``, ``report``, ``explain``, ``serve``.
 
 Each command maps its flags to the library's arguments and prints a few ``name: value``
 lines on stdout; the progress bar of ``train`` goes to stderr. Every error a user can
@@ -107,6 +107,13 @@ def _hidden_sizes(text):
             f"(or '' for no hidden layer); received {text!r}"
         )
     return sizes
+
+
+def _port(text):
+    value = _integer(text, 0, "an integer in [0, 65535]")
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 65535]; received {text!r}")
+    return value
 
 
 def _folder(text):
@@ -362,6 +369,46 @@ def explain_command(args):
             print(f"saliency image: {png}")
 
 
+SERVE_EXTRA = "chainrule serve needs chainrule[serve]: pip install 'chainrule[serve]'"
+
+
+def serve_command(args):
+    try:
+        import starlette  # noqa: F401  (checked here: the extra may be missing)
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise InputError(SERVE_EXTRA) from None
+    from .web import app as web
+
+    model = load(args.model) if args.model else None
+    data = datasets.load(args.dataset, args.data_dir)
+    n_features = data[0][0].shape[1]
+    if model is not None and model.n_features != n_features:
+        raise InputError(
+            f"{args.model} takes {model.n_features} inputs but the {args.dataset} data set has "
+            f"{n_features} features; use a model on the data set it was trained on (or --dataset)"
+        )
+    Path(args.models_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        sock = web.bind(args.host, args.port)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    with sock:
+        start = time.perf_counter()
+        app = web.create_app(model=model, dataset=args.dataset, data=data, models_dir=args.models_dir,
+                             model_name=Path(args.model).name if args.model else None,
+                             allowed_hosts=web.allowed_hosts(args.host))
+        if model is None:
+            print(f"model: a starter model trained on {args.dataset} in "
+                  f"{time.perf_counter() - start:.1f} s (no --model given)")
+        print(f"models folder: {Path(args.models_dir).resolve()}")
+        print(f"serving on {web.address(sock)} (Ctrl-C to stop)", flush=True)
+        try:
+            web.run(app, sock)
+        except KeyboardInterrupt:  # uvicorn has shut down and passes the Ctrl-C on: the way to stop
+            pass
+
+
 # --- the parser and main ----------------------------------------------------------
 
 def _add_model_command(commands, name, help, description, dataset_help):
@@ -466,6 +513,24 @@ def build_parser():
     p.add_argument("--png", metavar="PATH", help="where --nudges writes the saliency image "
                    "(default: nudges-I.png)")
     p.set_defaults(run=explain_command)
+
+    p = commands.add_parser("serve", help="a web page where you watch backpropagation learn",
+                            description="Start a local web app: draw a digit and see the "
+                            "prediction and every layer's activations, the nudges backprop sends "
+                            "for a label and one SGD step, train a network live, inspect weights "
+                            "and mistakes (needs chainrule[serve]).")
+    p.add_argument("--model", metavar="PATH", help="the model to start with (default: a small "
+                   "model trained on the data set in a moment)")
+    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
+                   help="the data set to draw, train and inspect on (default: digits)")
+    p.add_argument("--data-dir", type=_folder, metavar="DIR", help="folder holding the MNIST-format files")
+    p.add_argument("--models-dir", default="models", metavar="DIR",
+                   help="the only folder the page loads models from and saves them to; created "
+                   "if missing (default: models)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on, 0 for any free "
+                   "port (default: 8000)")
+    p.set_defaults(run=serve_command)
     return parser
 
 
