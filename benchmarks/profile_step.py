@@ -55,6 +55,7 @@ def profile(X, Y, labels, batch_size, repeats):
 
     gather()
     params, grads = model.parameters(), model.gradients()
+    weights = [p.copy() for p in params]
     dense = model.dense_layers
     model._forward(Xb, training=True)
     model._backward(Yb)
@@ -82,6 +83,10 @@ def profile(X, Y, labels, batch_size, repeats):
         "backward GEMMs": best_of(backward_gemms, repeats),
         "optimizer": best_of(lambda: optimizer.step(params, grads), repeats),
     }
+    # The repeated optimizer steps above walked far along one gradient: start again.
+    for p, saved in zip(params, weights, strict=True):
+        p[...] = saved
+    optimizer = optimizers.SGD(0.1, momentum=0.9)
     steps = math.ceil(len(X) / batch_size)
     epochs = []
     for _ in range(3):
