@@ -292,6 +292,37 @@ def train(args):
     print(f"saved: {output}")
 
 
+def sweep_command(args):
+    from . import sweep
+
+    comm, root = None, True
+    if args.distributed:
+        from . import distributed
+
+        comm = distributed.get_communicator(True)
+        root = comm.Get_rank() == 0
+    fixed, grid = sweep.read_grid(args.grid)
+    configs = sweep.configurations(fixed, grid)
+    workers = comm.Get_size() if comm is not None else args.workers
+    if root:
+        print(f"sweep: {len(configs)} configurations ({', '.join(grid) or 'no [grid]'}) "
+              f"on {workers} {'MPI ' if comm is not None else ''}process{'es' if workers > 1 else ''}",
+              flush=True)
+    results = sweep.run(configs, args.output_dir, workers=args.workers, comm=comm)
+    if not root:
+        return
+    print(sweep.table(results, list(grid)))
+    for path in sweep.write_results(results, args.output_dir, [*fixed, *grid]):
+        print(f"saved: {path}")
+    best = results[0]
+    if best["val_accuracy"] is None:
+        raise InputError("every configuration diverged; no model saved (try smaller learning rates)")
+    described = " ".join(f"{k}={best['settings'][k]}" for k in grid)
+    print(f"best: {Path(args.output_dir) / 'best.npz'} (config {best['index']}{': ' if described else ''}"
+          f"{described}; validation accuracy {100 * best['val_accuracy']:.2f}%, "
+          f"test accuracy {100 * best['test_accuracy']:.2f}%)")
+
+
 def _model_and_data(args):
     """The model of MODEL and the data set of --dataset, whose feature count must match."""
     model = load(args.model)
@@ -449,6 +480,22 @@ def build_parser():
                    help="data-parallel training on every process of an MPI job, started with "
                    "mpiexec -n N (needs chainrule[distributed]); rank 0 prints and saves")
     p.set_defaults(run=train)
+
+    p = commands.add_parser("sweep", help="train every combination of a grid of settings",
+                            description="Train every configuration of a grid of settings (a TOML "
+                            "file: fixed settings at the top, lists of values under [grid], named "
+                            "as the options of train), each with a validation split; print the "
+                            "results sorted by validation accuracy, write results.csv and "
+                            "results.json and save the best model as best.npz.")
+    p.add_argument("grid", metavar="GRID.toml", help="the grid file")
+    p.add_argument("--output-dir", default="sweep", metavar="DIR",
+                   help="folder for results.csv, results.json and best.npz (default: sweep)")
+    p.add_argument("--workers", type=_positive_integer, default=1, metavar="N",
+                   help="processes training configurations at once on this machine (default: 1)")
+    p.add_argument("--distributed", action="store_true",
+                   help="deal the configurations to the processes of an MPI job, started with "
+                   "mpiexec -n N (needs chainrule[distributed]); rank 0 prints and saves")
+    p.set_defaults(run=sweep_command)
 
     p = _add_model_command(commands, "evaluate", "loss and accuracy of a saved model on a data set",
                            "Print the loss and accuracy of a saved model on the training and "
