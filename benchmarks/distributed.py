@@ -77,7 +77,8 @@ def launch(args):
     mpiexec = Path(sys.executable).parent / "mpiexec"
     report = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "load_average_start": os.getloadavg(), "machine": platform.platform(),
-              "cpu": _cpu(), "cores": os.cpu_count(), "epochs": args.epochs, "runs": []}
+              "cpu": _cpu(), "cores": os.cpu_count(), "epochs": args.epochs, "runs": [],
+              "environment": {k: v for k, v in os.environ.items() if k.startswith("OMPI_MCA_")}}
     for ranks, threads in SETTINGS:
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                    MKL_NUM_THREADS=str(threads), OMPI_ALLOW_RUN_AS_ROOT="1",
@@ -112,7 +113,8 @@ def _markdown(report):
     lines = [f"Data-parallel MNIST epochs (784-256-128-10, float32, SGD momentum), "
              f"{report['started']}; {report['cpu']}, {report['cores']} cores; load average "
              f"{report['load_average_start'][0]:.2f} at the start, {report['load_average_end'][0]:.2f} "
-             f"at the end. Median (min-max) of {report['epochs']} epochs.", "",
+             f"at the end. Median (min-max) of {report['epochs']} epochs. Open MPI settings: "
+             f"{report['environment'] or 'defaults'}.", "",
              "| batch | ranks x BLAS threads | s/epoch | Allreduce share | speed-up vs 1 x 2 | speed-up vs 1 x 1 |",
              "|---:|---|---:|---:|---:|---:|"]
     runs = report["runs"]
