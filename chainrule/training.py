@@ -188,8 +188,8 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
             rank of an MPI job (``mpiexec -n N``) at once by synchronous data-parallel SGD:
             each rank, given the same X and y, computes the gradient of its share of every
             batch of ``batch_size`` and the ranks sum them (see chainrule.distributed).
-            Only rank 0 shows a progress bar and writes the checkpoint. Needs
-            chainrule[distributed].
+            Only rank 0 shows a progress bar and writes the checkpoint; callbacks run on
+            every rank, with the same logs. Needs chainrule[distributed].
 
     A call that raises on its arguments leaves the network and the optimizer as they
     were. Training that diverges raises TrainingDivergedError and keeps the last finite
