@@ -319,7 +319,8 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             total += loss * size
             batch_logs = {"loss": loss, "size": size}
             if lb is not None:
-                batch_logs["correct"] = int((data.predicted_labels(A) == lb).sum()) if sync is None else n_correct
+                batch_logs["correct"] = (int((data.predicted_labels(A) == lb).sum()) if sync is None
+                                         else n_correct)
                 correct += batch_logs["correct"]
             for cb in callbacks:
                 cb.on_batch_end(batch, batch_logs)
