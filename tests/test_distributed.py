@@ -35,6 +35,7 @@ def environment():
     env = dict(os.environ)
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",  # root in containers
                OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",  # 2 ranks, 2 cores
+               OMPI_MCA_mpi_yield_when_idle="1",  # a waiting rank leaves the core to the other
                PYTHONWARNINGS="error")
     return env
 
