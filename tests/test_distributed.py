@@ -226,7 +226,13 @@ FAILING = textwrap.dedent('''
             if rank == 1 and batch == 3:
                 self.model.layers[0].W[:] = np.inf
 
+    class StopAlone(cr.Callback):  # rank 1 alone asks to stop, in the middle of an epoch
+        def on_batch_end(self, batch, logs):
+            if rank == 1 and batch == 7:
+                self.model.stop_training = True
+
     attempt("callback", X, y, [cr.LambdaCallback(on_epoch_end=boom)])
+    attempt("stop-alone", X, y, [StopAlone()])
     attempt("diverged", X, y, [Poison()])
     attempt("fewer-rows", X if rank == 0 else X[:-1], y if rank == 0 else y[:-1])
     bad = X.copy()
@@ -247,6 +253,9 @@ def test_a_failing_rank_raises_on_every_rank_and_the_job_ends(tmp_path):
     assert lines["callback rank 0"] == ("DistributedError: training stopped because a rank failed "
                                         "(rank 1: ValueError: boom)")
     for rank in (0, 1):
+        assert lines[f"stop-alone rank {rank}"] == (
+            "DistributedError: the ranks went out of step: 1 of 2 stopped training while the "
+            "others took another step (stop_training must be set on every rank alike)")
         assert lines[f"diverged rank {rank}"].startswith(
             "TrainingDivergedError: training diverged at epoch 1, batch 5 (rank 1: FloatingPointError: ")
         assert lines[f"fewer-rows rank {rank}"] == (
@@ -281,6 +290,18 @@ def test_a_rank_failing_outside_fit_ends_the_job_with_an_error(tmp_path):
     assert ("chainrule: error: mnist/train-images-idx3-ubyte: Input/output error (rank 1 of 2; "
             "ending the MPI job)") in result.stderr
     assert not (tmp_path / "model.npz").exists()
+
+
+def test_cli_an_error_on_every_rank_is_one_line_from_rank_0_and_status_2(tmp_path):
+    result = run(chainrule_command() + ["train", "--distributed", "--quiet", "--lr", "1e38",
+                                        "--hidden", "32", "--epochs", "3"], tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("chainrule: error: training diverged at epoch 1, batch ")
+    # rank 0's line only (then mpiexec's own report of the exit status), no MPI_Abort
+    assert [line for line in result.stderr.splitlines() if "chainrule" in line] == \
+        [result.stderr.splitlines()[0]]
+    assert "MPI_ABORT" not in result.stderr
 
 
 def test_without_mpi4py_the_error_says_what_to_install(tmp_path):
