@@ -161,7 +161,11 @@ class DataParallel:
             layer.rng = layer.rng.rng
         if exc is None:
             self.buffer[:] = 0
-            self._reduce(stepping=0)  # wait until every rank has finished
+            try:
+                self._reduce(stepping=0)  # wait until every rank has finished
+            except BaseException as failure:  # another rank failed at its end
+                failure.raised_on_every_rank = True
+                raise
             return False
         if not self.everyone_knows:  # tell the others, who wait in the Allreduce
             self.problem = (exc, _describe(exc))

@@ -76,10 +76,11 @@ def _parse(path, settings):
 def read_grid(path):
     """(fixed, grid) from a grid file: {setting: flag text} and {setting: [flag text, ...]}.
     Unknown settings, empty lists and values the command line refuses raise InputError."""
+    tomllib = _toml()
     try:
         with open(path, "rb") as f:
-            document = _toml().load(f)
-    except _toml().TOMLDecodeError as exc:
+            document = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path} is not valid TOML: {exc}") from None
     grid = document.pop("grid", {})
     if not isinstance(grid, dict):
