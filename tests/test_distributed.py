@@ -233,6 +233,12 @@ FAILING = textwrap.dedent('''
 
     attempt("callback", X, y, [cr.LambdaCallback(on_epoch_end=boom)])
     attempt("stop-alone", X, y, [StopAlone()])
+
+    def last_words(logs):  # after the last step: rank 1 waits in the final exchange
+        if rank == 0:
+            raise ValueError("cannot write the log")
+
+    attempt("at-the-end", X, y, [cr.LambdaCallback(on_train_end=last_words)])
     attempt("diverged", X, y, [Poison()])
     attempt("fewer-rows", X if rank == 0 else X[:-1], y if rank == 0 else y[:-1])
     bad = X.copy()
@@ -250,6 +256,9 @@ def test_a_failing_rank_raises_on_every_rank_and_the_job_ends(tmp_path):
     assert result.returncode != 0
     lines = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in result.stdout.splitlines()}
     assert lines["callback rank 1"] == "own ValueError: boom"
+    assert lines["at-the-end rank 0"] == "own ValueError: cannot write the log"
+    assert lines["at-the-end rank 1"] == ("DistributedError: training stopped because a rank failed "
+                                          "(rank 0: ValueError: cannot write the log)")
     assert lines["callback rank 0"] == ("DistributedError: training stopped because a rank failed "
                                         "(rank 1: ValueError: boom)")
     for rank in (0, 1):
