@@ -52,6 +52,14 @@ def worker(args):
 
     comm = TimedComm(MPI.COMM_WORLD)
     (X, y), _ = cr.datasets.load("mnist", data_dir=args.data_dir)
+    # The Allreduce alone, on a buffer of a step's size (235,146 gradients + 5 numbers)
+    buffer = np.ones(235_146 + 5, dtype=np.float32)
+    alone = []
+    for _ in range(220):
+        comm.Barrier()
+        start = time.perf_counter()
+        MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+        alone.append(time.perf_counter() - start)
     rows = []
     for batch_size in args.batch_sizes:
         model = cr.Sequential([cr.Dense(784, 256, "relu"), cr.Dense(256, 128, "relu"),
@@ -74,7 +82,8 @@ def worker(args):
                      "loss": losses, "parameters": model.n_parameters(),
                      "bytes_per_rank_per_step": model.n_parameters() * 4})
     if comm.Get_rank() == 0:
-        print(json.dumps({"ranks": comm.Get_size(), "rows": rows}))
+        print(json.dumps({"ranks": comm.Get_size(), "rows": rows,
+                          "allreduce_alone_ms": 1000 * statistics.median(alone[20:])}))
 
 
 def launch(args):
@@ -134,6 +143,9 @@ def _markdown(report):
                          f"{statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) | "
                          f"{'-' if share is None else f'{100 * share:.1f}%'} | "
                          f"{base2 / statistics.median(t):.2f} | {base1 / statistics.median(t):.2f} |")
+    lines += ["", "The Allreduce of one step's buffer alone (after a Barrier; median of 200): "
+              + ", ".join(f"{run['allreduce_alone_ms']:.2f} ms on {run['ranks']} x {run['threads']}"
+                          for run in runs) + "."]
     params = runs[0]["rows"][0]["parameters"]
     lines += ["", f"{params:,} parameters: {params * 4 / 1e6:.2f} MB of float32 gradients per step; "
               "a ring Allreduce sends 2(N-1)/N of that per rank per step (N = ranks)."]
