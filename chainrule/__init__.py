@@ -5,8 +5,8 @@ The public API, re-exported from the modules that define it.
 
 from . import activations, losses, optimizers
 from .callbacks import CSVLogger, JSONLogger, LearningRateScheduler, ModelCheckpoint
-from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, InputError, InputTypeError,
-                     ModelFormatError, TrainingDivergedError)
+from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, DistributedError, InputError,
+                     InputTypeError, ModelFormatError, TrainingDivergedError)
 from .gradcheck import gradcheck
 from .io import load
 from .layers import Dense, Dropout
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "DatasetNotFoundError", "Dense",
-    "Dropout", "EarlyStopping", "History", "InputError", "InputTypeError", "JSONLogger",
+    "DistributedError", "Dropout", "EarlyStopping", "History", "InputError", "InputTypeError", "JSONLogger",
     "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "Sequential",
     "TrainingDivergedError", "activations", "datasets", "gradcheck", "load", "losses", "optimizers",
     "__version__",

@@ -184,11 +184,12 @@ class _StopOnInterrupt:
     """While training, the first Ctrl-C asks ``fit`` to stop after the current batch, so the
     weights are whole and can be saved; a second Ctrl-C interrupts at once."""
 
-    def __init__(self, model):
-        self.model, self.interrupted = model, False
+    def __init__(self, model, enabled=True):
+        self.model, self.interrupted, self.enabled = model, False, enabled
 
     def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -198,39 +199,45 @@ class _StopOnInterrupt:
         self.model.stop_training = True
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)
 
 
-def _fit(model, X, y, optimizer, args, resume=None):
-    """Train with the progress bar unless --quiet: (History, training examples, seconds, interrupted)."""
+def _fit(model, X, y, optimizer, args, resume=None, root=True):
+    """Train with the progress bar unless --quiet: (History, training examples, seconds, interrupted).
+    With --distributed, only rank 0 (``root``) shows the bar and writes the JSON log."""
     seen = {}  # the number of training examples, after the validation split
     callbacks = [LambdaCallback(on_train_begin=lambda logs: seen.update(samples=logs["samples"]))]
-    if args.log_json:  # before the progress bar, which must stay last (see below)
+    quiet = args.quiet or not root
+    if args.log_json and root:  # before the progress bar, which must stay last (see below)
         from .callbacks import JSONLogger
 
         callbacks.append(JSONLogger(args.log_json, append=resume is not None, optimizer=optimizer))
-    if not args.quiet:
+    if not quiet:
         from .progress import ProgressBar  # what verbose=1 adds, kept at hand to close below
 
         callbacks.append(ProgressBar())
     start = time.perf_counter()
     try:
-        with _StopOnInterrupt(model) as guard:
+        # Under mpiexec, Ctrl-C ends the whole job (mpiexec kills the ranks): the checkpoint
+        # is the way to continue, so the first Ctrl-C does not wait for the end of a batch.
+        with _StopOnInterrupt(model, enabled=not args.distributed) as guard:
             history = model.fit(X, y, epochs=args.epochs, batch_size=args.batch_size,
                                 optimizer=optimizer, validation_split=args.validation_split,
-                                callbacks=callbacks, checkpoint=args.checkpoint, resume=resume)
+                                callbacks=callbacks, checkpoint=args.checkpoint, resume=resume,
+                                distributed=args.distributed)
     except BaseException:
         # fit leaves the epoch's progress bar open when it raises (Ctrl-C, divergence), and
         # tqdm would draw it again at exit, after the error: close it, or end the line of
         # a bar that tqdm was starting, so that the error has a line of its own.
-        if not args.quiet:
+        if not quiet:
             bar = getattr(callbacks[-1], "bar", None)
             if bar is not None and not bar.disable:
                 bar.close()
             else:
                 print(file=sys.stderr)
         raise
-    if guard.interrupted and not args.quiet:
+    if guard.interrupted and not quiet:
         bar = getattr(callbacks[-1], "bar", None)
         if bar is not None:
             bar.close()
@@ -249,6 +256,12 @@ def _resumed(args):
 
 
 def train(args):
+    root = True  # the process that prints and writes: the only one, or rank 0 of an MPI job
+    if args.distributed:
+        from . import distributed
+
+        comm = distributed.get_communicator(True)
+        root = comm.Get_rank() == 0
     output = Path(args.output)
     if output.is_dir() or not output.resolve().parent.is_dir():
         raise InputError(f"--output must be a file in an existing folder; received {args.output!r}")
@@ -261,7 +274,9 @@ def train(args):
         optimizer = build_optimizer(args, len(X_train))
     done_before = len(model.history.epoch) if model.history is not None else 0
     history, samples, seconds, interrupted = _fit(model, X_train, y_train, optimizer, args,
-                                                  resume=args.resume)
+                                                  resume=args.resume, root=root)
+    if not root:
+        return
     model.save(output)
     if interrupted:
         print(f"chainrule: interrupted after {len(history.epoch)} complete epochs; saved {output}",
@@ -273,13 +288,46 @@ def train(args):
     print(f"dataset: {args.dataset} ({len(X_train):,} training and {len(X_test):,} test "
           f"examples, {X_train.shape[1]} features, {n_classes} classes)")
     print(f"network: {describe(model)}")
-    print(f"training: {epochs} epochs of {optimizer!r}, batch size {args.batch_size}, seed {args.seed}")
+    processes = f", {comm.Get_size()} MPI processes" if args.distributed else ""
+    print(f"training: {epochs} epochs of {optimizer!r}, batch size {args.batch_size}, "
+          f"seed {args.seed}{processes}")
     print(f"time: {seconds:.2f} s ({(epochs - done_before) * samples / seconds:,.0f} examples/s)")
     if "val_loss" in history:
         _print_results("validation", history["val_loss"][-1],
                        history["val_accuracy"][-1] if "val_accuracy" in history else None)
     _print_results("test", test["loss"], test.get("accuracy"))
     print(f"saved: {output}")
+
+
+def sweep_command(args):
+    from . import sweep
+
+    comm, root = None, True
+    if args.distributed:
+        from . import distributed
+
+        comm = distributed.get_communicator(True)
+        root = comm.Get_rank() == 0
+    fixed, grid = sweep.read_grid(args.grid)
+    configs = sweep.configurations(fixed, grid)
+    workers = comm.Get_size() if comm is not None else args.workers
+    if root:
+        print(f"sweep: {len(configs)} configurations ({', '.join(grid) or 'no [grid]'}) "
+              f"on {workers} {'MPI ' if comm is not None else ''}process{'es' if workers > 1 else ''}",
+              flush=True)
+    results = sweep.run(configs, args.output_dir, workers=args.workers, comm=comm)
+    if not root:
+        return
+    print(sweep.table(results, list(grid)))
+    for path in sweep.write_results(results, args.output_dir, [*fixed, *grid]):
+        print(f"saved: {path}")
+    best = results[0]
+    if best["val_accuracy"] is None:
+        raise InputError("every configuration diverged; no model saved (try smaller learning rates)")
+    described = " ".join(f"{k}={best['settings'][k]}" for k in grid)
+    print(f"best: {Path(args.output_dir) / 'best.npz'} (config {best['index']}{': ' if described else ''}"
+          f"{described}; validation accuracy {100 * best['val_accuracy']:.2f}%, "
+          f"test accuracy {100 * best['test_accuracy']:.2f}%)")
 
 
 def _model_and_data(args):
@@ -475,7 +523,26 @@ def build_parser():
     p.add_argument("--log-json", metavar="FILE",
                    help="write one JSON line per epoch here (loss, accuracy, time, learning rate)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training on every process of an MPI job, started with "
+                   "mpiexec -n N (needs chainrule[distributed]); rank 0 prints and saves")
     p.set_defaults(run=train)
+
+    p = commands.add_parser("sweep", help="train every combination of a grid of settings",
+                            description="Train every configuration of a grid of settings (a TOML "
+                            "file: fixed settings at the top, lists of values under [grid], named "
+                            "as the options of train), each with a validation split; print the "
+                            "results sorted by validation accuracy, write results.csv and "
+                            "results.json and save the best model as best.npz.")
+    p.add_argument("grid", metavar="GRID.toml", help="the grid file")
+    p.add_argument("--output-dir", default="sweep", metavar="DIR",
+                   help="folder for results.csv, results.json and best.npz (default: sweep)")
+    p.add_argument("--workers", type=_positive_integer, default=1, metavar="N",
+                   help="processes training configurations at once on this machine (default: 1)")
+    p.add_argument("--distributed", action="store_true",
+                   help="deal the configurations to the processes of an MPI job, started with "
+                   "mpiexec -n N (needs chainrule[distributed]); rank 0 prints and saves")
+    p.set_defaults(run=sweep_command)
 
     p = _add_model_command(commands, "evaluate", "loss and accuracy of a saved model on a data set",
                            "Print the loss and accuracy of a saved model on the training and "
@@ -543,6 +610,7 @@ def _message(exc):
 
 def main(argv=None):
     """Run the command line on ``argv`` (default: sys.argv[1:]); returns the exit status."""
+    args = None
     try:
         args = build_parser().parse_args(argv)
         args.run(args)
@@ -550,6 +618,29 @@ def main(argv=None):
         print("chainrule: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (_UsageError, ChainruleError, ValueError, OSError) as exc:
+        if getattr(args, "distributed", False):
+            return _distributed_error(exc)
         print(f"chainrule: error: {_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
     return 0
+
+
+def _distributed_error(exc):
+    """An error under mpiexec. If it left ``fit`` on every rank, rank 0 reports it and every
+    rank exits with status 2. Otherwise (say one rank could not read its data) the other
+    ranks may be waiting for this one: it reports its error and ends the whole job."""
+    from . import distributed
+
+    try:
+        comm = distributed.get_communicator(True)
+    except ChainruleError:  # no MPI at all: a single process, nothing to end
+        print(f"chainrule: error: {_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    if distributed.raised_on_every_rank(exc):
+        if comm.Get_rank() == 0:
+            print(f"chainrule: error: {_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"chainrule: error: {_message(exc)} (rank {comm.Get_rank()} of {comm.Get_size()}; "
+          "ending the MPI job)", file=sys.stderr, flush=True)
+    comm.Abort(EXIT_ERROR)
+    return EXIT_ERROR

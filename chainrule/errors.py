@@ -32,3 +32,7 @@ class ModelFormatError(ChainruleError, ValueError):
 
 class TrainingDivergedError(ChainruleError, FloatingPointError):
     """The loss or the weights became NaN or infinite during training."""
+
+
+class DistributedError(ChainruleError, RuntimeError):
+    """A distributed run cannot go on: MPI is not installed, or another rank failed."""

@@ -130,14 +130,15 @@ class Sequential:
     # --- training and use ---------------------------------------------------------
 
     def fit(self, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=None,
-            validation_split=0.0, shuffle=True, callbacks=(), verbose=0, checkpoint=None, resume=None):
+            validation_split=0.0, shuffle=True, callbacks=(), verbose=0, checkpoint=None, resume=None,
+            distributed=False):
         """Train by mini-batch gradient descent; returns a History. See ``training.fit``."""
         from .training import fit  # training builds on the network, not the reverse
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, validation_split=validation_split,
                    shuffle=shuffle, callbacks=callbacks, verbose=verbose,
-                   checkpoint=checkpoint, resume=resume)
+                   checkpoint=checkpoint, resume=resume, distributed=distributed)
 
     def _outputs(self, X, batch_size=4096):
         """Outputs for X (already checked) in slices, to bound memory on large data sets

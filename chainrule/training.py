@@ -162,7 +162,8 @@ def _restore(model, optimizer, snapshot):
 
 
 def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=None,
-        validation_split=0.0, shuffle=True, callbacks=(), verbose=0, checkpoint=None, resume=None):
+        validation_split=0.0, shuffle=True, callbacks=(), verbose=0, checkpoint=None, resume=None,
+        distributed=False):
     """Train ``model`` by mini-batch gradient descent and return a History.
 
     Arguments:
@@ -183,12 +184,30 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
         resume: a checkpoint path to continue from; ``epochs`` counts the epochs of the
             whole run, those already done included. Resuming with the same data and
             settings gives the same weights, bit for bit, as a run that never stopped.
+        distributed: True (MPI's COMM_WORLD) or an mpi4py communicator, to train on every
+            rank of an MPI job (``mpiexec -n N``) at once by synchronous data-parallel SGD:
+            each rank, given the same X and y, computes the gradient of its share of every
+            batch of ``batch_size`` and the ranks sum them (see chainrule.distributed).
+            Only rank 0 shows a progress bar and writes the checkpoint; callbacks run on
+            every rank, with the same logs. Needs chainrule[distributed].
 
     A call that raises on its arguments leaves the network and the optimizer as they
     were. Training that diverges raises TrainingDivergedError and keeps the last finite
     weights (or, when those are gone, the weights of the start of that epoch).
     Setting ``model.stop_training`` in a callback ends training after that batch.
     """
+    args = (model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
+            shuffle, callbacks, verbose, checkpoint, resume)
+    if not distributed:
+        return _fit(*args, sync=None)
+    from .distributed import DataParallel
+
+    with DataParallel(model, distributed) as sync:  # an error on one rank raises on all
+        return _fit(*args, sync=sync)
+
+
+def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
+         shuffle, callbacks, verbose, checkpoint, resume, sync):
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
     optimizer = optimizers.get(optimizer)
@@ -227,6 +246,8 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
             history = saved_history
         rng_now = model.rng.bit_generator.state
         model.rng.bit_generator.state = rng_start  # the validation split is drawn as at the start
+    if sync is not None:  # rank 0's weights and random state (so split and order) on every rank
+        sync.start(model, len(X))
     if validation_split:
         train_idx, val_idx = data.train_validation_split(len(X), validation_split, model.rng, labels)
         val = (X[val_idx], Y[val_idx], None if labels is None else labels[val_idx])
@@ -235,7 +256,8 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
     if resume is not None:
         model.rng.bit_generator.state = rng_now
 
-    if verbose:
+    root = sync is None or sync.rank == 0  # the process that reports and writes
+    if verbose and root:
         from .progress import ProgressBar  # tqdm is needed only here
         callbacks.append(ProgressBar())
 
@@ -256,6 +278,8 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
         for cb in callbacks:
             cb.on_epoch_begin(epoch, {})
         order = model.rng.permutation(n) if shuffle else None
+        if sync is not None and order is None:
+            order = np.arange(n)
         snapshot = _snapshot(model, optimizer)
         total, correct = 0.0, 0
         for batch, start in enumerate(range(0, n, step)):
@@ -266,6 +290,8 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
                 # (mode="clip": the indices are a permutation, always in range, and numpy
                 # then writes straight into out instead of through a temporary)
                 idx = order[start:start + step]
+                if sync is not None:  # this rank's share of the global batch
+                    n_global, idx = len(idx), sync.share(idx)
                 Xb = np.take(X, idx, axis=0, out=X_buf[:len(idx)], mode="clip")
                 Yb = np.take(Y, idx, axis=0, out=Y_buf[:len(idx)], mode="clip")
                 lb = None if labels is None else labels[idx]
@@ -273,11 +299,14 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
             # such, whatever the caller's numpy error settings are.
             with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
                 try:
-                    A = model._forward(Xb, training=True)
-                    loss = model._cost(Yb)
-                    if not math.isfinite(loss):
-                        raise FloatingPointError(f"the loss became {loss}")
-                    model._backward(Yb)
+                    if sync is None:
+                        A = model._forward(Xb, training=True)
+                        loss = model._cost(Yb)
+                        if not math.isfinite(loss):
+                            raise FloatingPointError(f"the loss became {loss}")
+                        model._backward(Yb)
+                    else:  # every rank gets the global batch's loss, correct count and gradients
+                        loss, n_correct = sync.step(model, Xb, Yb, lb, n_global)
                 except FloatingPointError as exc:
                     # Nothing has been updated in this step: the weights are those the last
                     # step left, which are kept if they are finite (the last finite state).
@@ -286,10 +315,12 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
                     optimizer.step(params, grads)
                 except FloatingPointError as exc:  # a half-done update: back to the epoch's start
                     _diverged(model, optimizer, snapshot, epoch, batch, exc, restore=True)
-            total += loss * len(Xb)
-            batch_logs = {"loss": loss, "size": len(Xb)}
+            size = len(Xb) if sync is None else n_global
+            total += loss * size
+            batch_logs = {"loss": loss, "size": size}
             if lb is not None:
-                batch_logs["correct"] = int((data.predicted_labels(A) == lb).sum())
+                batch_logs["correct"] = (int((data.predicted_labels(A) == lb).sum()) if sync is None
+                                         else n_correct)
                 correct += batch_logs["correct"]
             for cb in callbacks:
                 cb.on_batch_end(batch, batch_logs)
@@ -308,7 +339,7 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
         history.append(epoch, logs)
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
-        if checkpoint is not None:
+        if checkpoint is not None and root:
             from . import checkpoint as ckpt
 
             ckpt.save_checkpoint(checkpoint, model, optimizer, epoch + 1, rng_start, run)

@@ -28,13 +28,18 @@ def blocks(page, language):
             for m in FENCE.finditer(text) if m.group(1).strip() == language]
 
 
+LAUNCHERS = ("mpiexec", "mpirun", "srun")  # `mpiexec -n 2 chainrule train ...` is checked too
+
+
 def shell_commands(code):
-    """The `chainrule ...` commands of a shell block, with continuation lines joined and
-    comments dropped, as argument lists."""
+    """The `chainrule ...` commands of a shell block (also when started by mpiexec, mpirun or
+    srun), with continuation lines joined and comments dropped, as argument lists."""
     joined = re.sub(r"\\\n", " ", code)
     commands = []
     for line in joined.splitlines():
         words = shlex.split(line, comments=True)
+        if words and words[0] in LAUNCHERS and "chainrule" in words:
+            words = words[words.index("chainrule"):]
         if words and words[0] == "chainrule":
             commands.append(words[1:])
     return commands
