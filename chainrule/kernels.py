@@ -1,12 +1,12 @@
 """Fused element-wise loops, compiled by numba when it is installed (``chainrule[fast]``).
 
 An optimizer step applies a few element-wise formulas to every parameter, and a ReLU
-layer adds its bias, applies max(z, 0) and, going back, multiplies by f'(z) and sums
-the rows for db. As numpy expressions each formula is one pass over the arrays, with
+or sigmoid layer adds its bias, applies f(z) and, going back, multiplies by f'(z) and
+sums the rows for db. As numpy expressions each formula is one pass over the arrays, with
 temporaries; written as one loop and compiled, each becomes a single pass. The loops
 below are the same formulas as the numpy code, operation for operation, so both give
-the same numbers (the tests check it bit for bit; db alone differs in the last bit,
-being summed in another order than BLAS sums it). Without numba, ``AVAILABLE`` is False
+the same numbers (the tests check it bit for bit; db differs in the last bit, being summed in
+another order than BLAS sums it, and the sigmoid's tanh is the C library's, not numpy's). Without numba, ``AVAILABLE`` is False
 and the optimizers and layers run their numpy expressions.
 
 Every array is C-contiguous (each loop runs over its ``ravel()`` view, made inside the
@@ -63,7 +63,7 @@ def _bias_relu(z, b, a, zero):
             a[i, j] = zero if v <= zero else v
 
 
-def _relu_delta_db(grad_a, z, delta, db, one, zero):
+def _relu_delta_db(grad_a, z, a, delta, db, one, zero):
     """delta <- dL/da * f'(z) with f'(z) = 1 where z > 0, else 0;  db <- delta summed over rows."""
     n, m = z.shape
     for j in range(m):
@@ -71,6 +71,29 @@ def _relu_delta_db(grad_a, z, delta, db, one, zero):
     for i in range(n):
         for j in range(m):
             v = grad_a[i, j] * (one if z[i, j] > zero else zero)
+            delta[i, j] = v
+            db[j] += v
+
+
+def _bias_sigmoid(z, b, a, zero):
+    """z <- z + b;  a <- (1 + tanh(z / 2)) / 2, the sigmoid as chainrule.activations computes it."""
+    n, m = z.shape
+    half, one = zero + 0.5, zero + 1
+    for i in range(n):
+        for j in range(m):
+            v = z[i, j] + b[j]
+            z[i, j] = v
+            a[i, j] = (math.tanh(v * half) + one) * half
+
+
+def _sigmoid_delta_db(grad_a, z, a, delta, db, one, zero):
+    """delta <- dL/da * f'(z) with f'(z) = a (1 - a);  db <- delta summed over rows."""
+    n, m = z.shape
+    for j in range(m):
+        db[j] = zero
+    for i in range(n):
+        for j in range(m):
+            v = grad_a[i, j] * (a[i, j] * (one - a[i, j]))
             delta[i, j] = v
             db[j] += v
 
@@ -83,8 +106,9 @@ if AVAILABLE:
     inplace_sgd = _compile(_sgd)
     inplace_sgd_momentum = _compile(_sgd_momentum)
     inplace_adam = _compile(_adam)
-    inplace_bias_relu = _compile(_bias_relu)
-    relu_delta_db = _compile(_relu_delta_db)
+    # activation name -> (forward: bias and f in one pass, backward: delta and db in one pass)
+    LAYER_KERNELS = {"relu": (_compile(_bias_relu), _compile(_relu_delta_db)),
+                     "sigmoid": (_compile(_bias_sigmoid), _compile(_sigmoid_delta_db))}
 else:
     inplace_sgd = inplace_sgd_momentum = inplace_adam = None
-    inplace_bias_relu = relu_delta_db = None
+    LAYER_KERNELS = {}

@@ -89,8 +89,9 @@ class Dense:
         self.a_prev = a_prev
         self.z = np.matmul(a_prev, self.W.T, out=self.scratch("z", n, self.out_features))
         a = self.scratch("a", n, self.out_features)
-        if self._compiled_relu():  # the two lines below in one pass (chainrule.kernels)
-            kernels.inplace_bias_relu(self.z, self.b, a, self.W.dtype.type(0))
+        compiled = self._compiled()
+        if compiled:  # the two lines below in one pass (chainrule.kernels)
+            compiled[0](self.z, self.b, a, self.W.dtype.type(0))
             self.a = a
             return a
         self.z += self.b
@@ -100,17 +101,25 @@ class Dense:
     def backward(self, grad_a, need_grad_input=True):
         """From dL/da of this layer: delta = dL/da * f'(z), then ``backward_from_delta``."""
         delta = self.scratch("delta", len(grad_a), self.out_features)
-        if self._compiled_relu() and grad_a.flags.c_contiguous and grad_a.dtype == delta.dtype:
+        compiled = self._compiled()
+        if compiled and grad_a.flags.c_contiguous and grad_a.dtype == delta.dtype:
             # delta and db = 1^T delta in one pass (chainrule.kernels)
             one = delta.dtype.type
-            kernels.relu_delta_db(grad_a, self.z, delta, self.db, one(1), one(0))
+            compiled[1](grad_a, self.z, self.a, delta, self.db, one(1), one(0))
             return self.backward_from_delta(delta, need_grad_input, db_done=True)
         delta = self.activation.backward(self.z, self.a, grad_a, out=delta)
         return self.backward_from_delta(delta, need_grad_input)
 
-    def _compiled_relu(self):
-        """Whether this is a ReLU layer whose bias and activation chainrule.kernels can fuse."""
-        return kernels.AVAILABLE and self.activation.name == "relu" and self.b.flags.c_contiguous
+    def _compiled(self):
+        """The compiled (forward, backward) passes of this layer's activation, or None
+        (no numba, or an activation chainrule.kernels does not fuse). Only the library's
+        own activation objects, unaltered, are fused: a subclass or an instance with a
+        method of its own keeps its numpy code."""
+        act = self.activation
+        if not kernels.AVAILABLE or not self.b.flags.c_contiguous or vars(act) \
+                or type(act) is not activations.ACTIVATIONS.get(act.name):
+            return None
+        return kernels.LAYER_KERNELS.get(act.name)
 
     def backward_from_delta(self, delta, need_grad_input=True, db_done=False):
         """Store dL/dW and dL/db from delta = dL/dz; return dL/da_prev.

@@ -292,8 +292,8 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
                 idx = order[start:start + step]
                 if sync is not None:  # this rank's share of the global batch
                     n_global, idx = len(idx), sync.share(idx)
-                Xb = np.take(X, idx, axis=0, out=X_buf[:len(idx)], mode="clip")
-                Yb = np.take(Y, idx, axis=0, out=Y_buf[:len(idx)], mode="clip")
+                Xb = X.take(idx, axis=0, out=X_buf[:len(idx)], mode="clip")
+                Yb = Y.take(idx, axis=0, out=Y_buf[:len(idx)], mode="clip")
                 lb = None if labels is None else labels[idx]
             # Overflow or NaN anywhere in a step means training diverged: raise it as
             # such, whatever the caller's numpy error settings are.

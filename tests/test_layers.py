@@ -148,3 +148,34 @@ def test_compiled_relu_pass_equals_the_numpy_one(dtype, monkeypatch):
     np.testing.assert_array_equal(compiled[5], plain[5])
     assert np.isnan(compiled[3]).sum() == np.isnan(plain[3]).sum() >= 1
     assert np.isnan(compiled[0][7]).all() and np.isinf(compiled[1][3]).any()
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install chainrule[fast])")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_sigmoid_pass_equals_the_numpy_one(dtype, monkeypatch):
+    """Bias + sigmoid forward, a (1 - a) * dL/da and db backward in one compiled pass
+    each: z bit for bit, a and what follows from it to the last bits (the C library's
+    tanh against numpy's), finite and in [0, 1] for |z| up to the dtype's limit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(37, 20)).astype(dtype)
+    G = rng.normal(size=(37, 16)).astype(dtype)
+    X[3, :] = np.finfo(dtype).max / 64  # |z| near overflow: a is 0 or 1
+
+    def run():
+        layer = Dense(20, 16, activation="sigmoid", seed=1)
+        layer.W, layer.b = layer.W.astype(dtype), layer.b.astype(dtype)
+        layer.dW, layer.db = np.zeros_like(layer.W), np.zeros_like(layer.b)
+        a = layer.forward(X, training=True).copy()
+        grad_in = layer.backward(G).copy()
+        return a, layer.z.copy(), layer.delta.copy(), layer.db.copy(), layer.dW.copy(), grad_in
+
+    compiled = run()
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    plain = run()
+    np.testing.assert_array_equal(compiled[1], plain[1])  # z = X W^T + b
+    assert np.isfinite(compiled[0]).all() and compiled[0].min() >= 0 and compiled[0].max() <= 1
+    assert set(np.unique(compiled[0][3])) <= {0.0, 1.0}
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    for name, c, p in zip(["a", "z", "delta", "db", "dW", "grad_in"], compiled, plain):
+        assert c.dtype == dtype
+        np.testing.assert_allclose(c, p, rtol=rtol, atol=rtol * np.abs(p).max(), err_msg=name)
