@@ -14,6 +14,7 @@ number of steps, so "rest" is what the parts do not explain (the loop's bookkeep
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -105,7 +106,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=200)
     p.add_argument("--numpy-only", action="store_true", help="switch chainrule's numba kernels off")
-    p.add_argument("--data-dir", help="the MNIST folder (default: CHAINRULE_DATA/mnist or the cache)")
+    p.add_argument("--data-dir", default=os.environ.get("CHAINRULE_DATA", REPO.parent / "shared" / "datasets"),
+                   help="folder holding mnist/ (default: $CHAINRULE_DATA, else ../shared/datasets beside the repo)")
     args = p.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
