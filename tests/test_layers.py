@@ -115,6 +115,26 @@ def test_bad_layer_arguments():
         Dense(3, 2, init="zeros")
 
 
+def _compiled_and_plain(activation, X, G, monkeypatch, zero_bias=()):
+    """(compiled, plain): a Dense layer's a, z, delta, db, dW and dL/dX for inputs X and
+    dL/da = G, first with chainrule.kernels, then with NumPy alone."""
+    dtype = X.dtype
+
+    def run():
+        layer = Dense(X.shape[1], G.shape[1], activation=activation, seed=1)
+        layer.W, layer.b = layer.W.astype(dtype), layer.b.astype(dtype)
+        layer.b[list(zero_bias)] = 0.0
+        layer.dW, layer.db = np.zeros_like(layer.W), np.zeros_like(layer.b)
+        with np.errstate(all="ignore"):
+            a = layer.forward(X, training=True).copy()
+            grad_in = layer.backward(G).copy()
+        return a, layer.z.copy(), layer.delta.copy(), layer.db.copy(), layer.dW.copy(), grad_in
+
+    compiled = run()
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    return compiled, run()
+
+
 @pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install chainrule[fast])")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_relu_pass_equals_the_numpy_one(dtype, monkeypatch):
@@ -125,21 +145,8 @@ def test_compiled_relu_pass_equals_the_numpy_one(dtype, monkeypatch):
     X = rng.normal(size=(37, 20)).astype(dtype)
     G = rng.normal(size=(37, 16)).astype(dtype)
     X[3, :], X[7, 0], G[5, 2] = np.finfo(dtype).max, np.nan, np.nan  # z = +-inf, NaN z, NaN dL/da
-    X[9] = 0.0
-
-    def run():
-        layer = Dense(20, 16, activation="relu", seed=1)
-        layer.W, layer.b = layer.W.astype(dtype), layer.b.astype(dtype)
-        layer.b[0] = 0.0  # with X[9] = 0: z[9, 0] = 0 exactly, where relu' is 0
-        layer.dW, layer.db = np.zeros_like(layer.W), np.zeros_like(layer.b)
-        with np.errstate(all="ignore"):
-            a = layer.forward(X, training=True).copy()
-            grad_in = layer.backward(G).copy()
-        return a, layer.z.copy(), layer.delta.copy(), layer.db.copy(), layer.dW.copy(), grad_in
-
-    compiled = run()
-    monkeypatch.setattr(kernels, "AVAILABLE", False)
-    plain = run()
+    X[9] = 0.0  # with b[0] = 0: z[9, 0] = 0 exactly, where relu' is 0
+    compiled, plain = _compiled_and_plain("relu", X, G, monkeypatch, zero_bias=[0])
     for name, c, p in zip(["a", "z", "delta"], compiled[:3], plain[:3]):
         assert c.dtype == dtype
         np.testing.assert_array_equal(c, p, err_msg=name)  # NaN where NaN, bit for bit otherwise
@@ -160,18 +167,7 @@ def test_compiled_sigmoid_pass_equals_the_numpy_one(dtype, monkeypatch):
     X = rng.normal(size=(37, 20)).astype(dtype)
     G = rng.normal(size=(37, 16)).astype(dtype)
     X[3, :] = np.finfo(dtype).max / 64  # |z| near overflow: a is 0 or 1
-
-    def run():
-        layer = Dense(20, 16, activation="sigmoid", seed=1)
-        layer.W, layer.b = layer.W.astype(dtype), layer.b.astype(dtype)
-        layer.dW, layer.db = np.zeros_like(layer.W), np.zeros_like(layer.b)
-        a = layer.forward(X, training=True).copy()
-        grad_in = layer.backward(G).copy()
-        return a, layer.z.copy(), layer.delta.copy(), layer.db.copy(), layer.dW.copy(), grad_in
-
-    compiled = run()
-    monkeypatch.setattr(kernels, "AVAILABLE", False)
-    plain = run()
+    compiled, plain = _compiled_and_plain("sigmoid", X, G, monkeypatch)
     np.testing.assert_array_equal(compiled[1], plain[1])  # z = X W^T + b
     assert np.isfinite(compiled[0]).all() and compiled[0].min() >= 0 and compiled[0].max() <= 1
     assert set(np.unique(compiled[0][3])) <= {0.0, 1.0}

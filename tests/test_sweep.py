@@ -45,7 +45,9 @@ def check_sweep_folder(folder, stdout):
     assert sorted(r["index"] for r in results) == [0, 1, 2, 3]  # every configuration
     scores = [r["val_accuracy"] for r in results]
     assert scores == sorted(scores, reverse=True) and all(0.5 < s <= 1 for s in scores)
-    assert all(r["status"] == "ok" and 0 < r["test_accuracy"] <= 1 and r["seconds"] > 0 for r in results)
+    assert all(r["status"] == "ok" and 0 < r["test_accuracy"] <= 1 for r in results)
+    recorded = [r["seconds"] for r in results]  # the table's time column is filled in
+    assert all(isinstance(t, float) and t > 0 for t in recorded)
     csv_lines = (folder / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("rank,config,dataset,epochs,hidden,batch_size,validation_split,lr,optimizer,")
     assert len(csv_lines) == 5
