@@ -28,8 +28,15 @@ def _numeric_array(value, name):
 
 
 def _require_finite(arr, name):
-    # min and max propagate NaN and show inf: two fast passes instead of a boolean array
-    if arr.dtype.kind == "f" and arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+    # One pass over the data, which fit makes at every call: a NaN or an inf anywhere
+    # makes the sum NaN or inf. Only then (or when finite values overflow the sum) min
+    # and max, which propagate NaN and show inf, decide, and argwhere finds the place.
+    if arr.dtype.kind != "f" or not arr.size:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum()):
+            return
+    if not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(
             f"{name} must be finite; received NaN or inf at index {tuple(int(i) for i in bad)}"

@@ -126,3 +126,18 @@ def test_a_failed_fit_keeps_the_optimizer_state():
     assert after["iterations"] == state["iterations"]
     for a, b in zip(after["state"]["velocity"], state["state"]["velocity"], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_finite_check_accepts_huge_finite_values_and_finds_the_bad_one():
+    """X is checked in one pass (its sum); finite values whose sum overflows are still
+    accepted, and a NaN or inf is reported with its index."""
+    from chainrule import data
+
+    X = np.full((4, 3), np.finfo(np.float32).max, dtype=np.float32)  # the sum is inf
+    assert data.check_X(X, 3, np.dtype("float32")) is X
+    X[2, 1] = -np.inf
+    with pytest.raises(InputError, match=r"X must be finite; received NaN or inf at index \(2, 1\)"):
+        data.check_X(X, 3, np.dtype("float32"))
+    X[2, 1], X[0, 2] = 0.0, np.nan
+    with pytest.raises(InputError, match=r"X must be finite; received NaN or inf at index \(0, 2\)"):
+        data.check_X(X, 3, np.dtype("float32"))
