@@ -133,7 +133,7 @@ class Dense:
         Neuron k of the layer below feeds every neuron j, so its error sums theirs:
             dL/da_prev = delta @ W           (W^T delta for one example as a column)
         The first layer skips that product (need_grad_input=False): nothing uses it.
-        ``db_done``: db was already summed (by the compiled ReLU pass).
+        ``db_done``: db was already summed (by the compiled activation pass).
         """
         self.delta = delta
         np.matmul(delta.T, self.a_prev, out=self.dW)
