@@ -58,8 +58,8 @@ def profile(X, Y, labels, batch_size, repeats):
     params, grads = model.parameters(), model.gradients()
     weights = [p.copy() for p in params]
     dense = model.dense_layers
-    model._forward(Xb, training=True)
-    model._backward(Yb)
+    model.forward_pass(Xb, training=True)
+    model.backward_pass(Yb)
     a_prev = [layer.a_prev for layer in dense]
     z = [layer.z.copy() for layer in dense]
     delta = [layer.delta.copy() for layer in dense]
@@ -77,10 +77,10 @@ def profile(X, Y, labels, batch_size, repeats):
 
     parts = {
         "gather": best_of(gather, repeats),
-        "forward": best_of(lambda: model._forward(Xb, training=True), repeats),
+        "forward": best_of(lambda: model.forward_pass(Xb, training=True), repeats),
         "forward GEMMs": best_of(forward_gemms, repeats),
-        "cost": best_of(lambda: model._cost(Yb), repeats),
-        "backward": best_of(lambda: model._backward(Yb), repeats),
+        "cost": best_of(lambda: model.cost(Yb), repeats),
+        "backward": best_of(lambda: model.backward_pass(Yb), repeats),
         "backward GEMMs": best_of(backward_gemms, repeats),
         "optimizer": best_of(lambda: optimizer.step(params, grads), repeats),
     }

@@ -4,16 +4,16 @@ The public API, re-exported from the modules that define it.
 """
 
 from . import activations, losses, optimizers
-from .callbacks import CSVLogger, JSONLogger, LearningRateScheduler, ModelCheckpoint
+from .callbacks import CSVLogger, JSONLogger, LearningRateScheduler, ModelCheckpoint  # noqa: I001
 from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, DistributedError, InputError,
                      InputTypeError, ModelFormatError, TrainingDivergedError)
 from .gradcheck import gradcheck
-from .io import load
+from .saving import load
 from .layers import Dense, Dropout
 from .network import Sequential
-from .training import Callback, EarlyStopping, History, LambdaCallback
+from .callbacks import Callback, EarlyStopping, History, LambdaCallback
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "DatasetNotFoundError", "Dense",

@@ -10,7 +10,10 @@ stopped (even killed) and resumed ends with the same weights, bit for bit, as on
 never stopped.
 """
 
+import numpy as np
+
 from . import io
+from .callbacks import History
 from .errors import InputError, ModelFormatError
 
 PREFIX = "optimizer."
@@ -36,7 +39,9 @@ def save_checkpoint(path, model, optimizer, epochs_done, rng_start, run):
 
 
 def read_checkpoint(path):
-    """(model, checkpoint info, optimizer state dict) from a checkpoint file."""
+    """(info, optimizer state dict, meta, model arrays) from a checkpoint file: the
+    training state under ``meta["checkpoint"]``, the optimizer's arrays, and the model
+    part as chainrule.io reads it (``chainrule.load`` builds the network from that)."""
     meta, arrays = io.read_npz(path)
     info = meta.get("checkpoint")
     if not isinstance(info, dict):
@@ -51,16 +56,20 @@ def read_checkpoint(path):
         int(info["epochs_done"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFormatError(f"{path}: the checkpoint's training state is incomplete: {exc}") from None
-    model = io.model_from(meta, arrays, str(path))
-    return model, info, opt_state
+    return info, opt_state, meta, arrays
+
+
+ARCHITECTURE = ("layers", "loss", "dtype")  # what Sequential's repr shows
 
 
 def restore_into(model, optimizer, path, run):
     """Load the checkpoint at ``path`` into ``model`` and ``optimizer`` (in place) for a
-    run with settings ``run``; returns (epochs_done, rng_start, history)."""
-    saved, info, opt_state = read_checkpoint(path)
-    if repr(saved) != repr(model):
-        raise InputError(f"resume={str(path)!r} holds {saved!r}, which is not this network ({model!r})")
+    run with settings ``run``; returns (epochs_done, rng_start, history or None)."""
+    info, opt_state, meta, arrays = read_checkpoint(path)
+    ours = io.model_meta(model)
+    if any(meta.get(key) != ours[key] for key in ARCHITECTURE):
+        raise InputError(f"resume={str(path)!r} holds {io.describe(meta)}, which is not this "
+                         f"network ({io.describe(ours)})")
     if info["optimizer"]["name"] != type(optimizer).__name__:
         raise InputError(
             f"resume={str(path)!r} was trained with {info['optimizer']['name']}; "
@@ -70,15 +79,22 @@ def restore_into(model, optimizer, path, run):
         raise InputError(
             f"resume={str(path)!r} was made by a run with settings {info['run']}; this run has {run}"
         )
-    for p, q in zip(model.parameters(), saved.parameters(), strict=True):
-        p[...] = q
+    weights = io.model_arrays(model)
+    io.check_shapes_before_building(meta["layers"], arrays, str(path))
+    shapes = [p.shape for p in model.parameters()]
     for slot, values in opt_state["state"].items():
-        shapes = [p.shape for p in model.parameters()]
         if [v.shape for v in values] != shapes:
             raise ModelFormatError(f"{path}: optimizer state {slot!r} does not match the parameters")
+    for name, target in weights.items():
+        if not np.isfinite(arrays[name]).all():
+            raise ModelFormatError(f"{path}: array {name!r} holds NaN or inf")
+    for name, target in weights.items():
+        target[...] = arrays[name]
     optimizer.load_state_dict(opt_state)
     model.rng.bit_generator.state = info["rng"]
-    return int(info["epochs_done"]), info["rng_start"], saved.history
+    hist = meta.get("history")
+    history = History(hist.get("history"), hist.get("epoch")) if isinstance(hist, dict) else None
+    return int(info["epochs_done"]), info["rng_start"], history
 
 
 def optimizer_from(info):

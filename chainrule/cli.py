@@ -18,10 +18,11 @@ import numpy as np
 
 from . import __version__, datasets, optimizers
 from .errors import ChainruleError, InputError
-from .io import load
+from .saving import load
 from .layers import Dense, Dropout
-from .network import DTYPES, Sequential
-from .training import LambdaCallback
+from .data import DTYPES
+from .network import Sequential
+from .callbacks import LambdaCallback
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -249,7 +250,8 @@ def _resumed(args):
     validation split replace the flags, so that the run continues as it began."""
     from . import checkpoint
 
-    model, info, _ = checkpoint.read_checkpoint(args.resume)
+    info = checkpoint.read_checkpoint(args.resume)[0]
+    model = load(args.resume)
     args.batch_size = info["run"]["batch_size"]
     args.validation_split = info["run"]["validation_split"]
     return model, checkpoint.optimizer_from(info)

@@ -14,8 +14,10 @@ import numpy as np
 
 from .errors import InputError, InputTypeError
 
+DTYPES = ("float32", "float64")  # the floating-point types a network computes in
 
-def _numeric_array(value, name):
+
+def numeric_array(value, name):
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -27,7 +29,7 @@ def _numeric_array(value, name):
     return arr
 
 
-def _require_finite(arr, name):
+def require_finite(arr, name):
     # One pass over the data, which fit makes at every call: a NaN or an inf anywhere
     # makes the sum NaN or inf. Only then (or when finite values overflow the sum) min
     # and max, which propagate NaN and show inf, decide, and argwhere finds the place.
@@ -45,7 +47,7 @@ def _require_finite(arr, name):
 
 def check_X(X, n_features, dtype, name="X"):
     """X as a C-contiguous array of shape (n_samples, n_features) in ``dtype``."""
-    arr = _numeric_array(X, name)
+    arr = numeric_array(X, name)
     if arr.ndim != 2:
         raise InputError(
             f"{name} must be 2-D of shape (n_samples, n_features); received shape {arr.shape}"
@@ -57,7 +59,7 @@ def check_X(X, n_features, dtype, name="X"):
             f"{name} must have {n_features} features (the first layer's in_features); "
             f"received {arr.shape[1]}"
         )
-    _require_finite(arr, name)
+    require_finite(arr, name)
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
@@ -70,10 +72,10 @@ def one_hot(labels, n_classes, dtype):
 
 def check_labels(y, n_classes, name="y"):
     """Integer class labels of shape (n_samples,), each in [0, n_classes)."""
-    arr = _numeric_array(y, name)
+    arr = numeric_array(y, name)
     if arr.ndim != 1:
         raise InputError(f"{name} must be 1-D class labels; received shape {arr.shape}")
-    _require_finite(arr, name)
+    require_finite(arr, name)
     if arr.dtype.kind == "f" and len(arr) and not np.array_equal(arr, np.round(arr)):
         raise InputError(
             f"{name} must be integer class labels; received non-integer values such as "
@@ -92,14 +94,14 @@ def check_labels(y, n_classes, name="y"):
 def check_targets(y, n_samples, n_outputs, loss_name, dtype, name="y"):
     """(Y, labels): targets of shape (n_samples, n_outputs) and, where y holds classes,
     their int64 labels of shape (n_samples,) (else None) for computing accuracy."""
-    arr = _numeric_array(y, name)
+    arr = numeric_array(y, name)
     if arr.ndim not in (1, 2):
         raise InputError(f"{name} must be 1-D or 2-D; received shape {arr.shape}")
     if len(arr) != n_samples:
         raise InputError(
             f"X and {name} must have the same number of samples; received {n_samples} and {len(arr)}"
         )
-    _require_finite(arr, name)
+    require_finite(arr, name)
     if n_outputs > 1 and arr.ndim == 1:
         labels = check_labels(arr, n_outputs, name)
         return one_hot(labels, n_outputs, dtype), labels

@@ -207,11 +207,11 @@ class DataParallel:
             layer.rng.batch_size, layer.rng.rows = batch_size, slice(start, stop)
         try:
             if n_share:
-                A = model._forward(Xb, training=True)
-                loss = model._cost(Yb)
+                A = model.forward_pass(Xb, training=True)
+                loss = model.cost(Yb)
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"the loss became {loss}")
-                model._backward(Yb)
+                model.backward_pass(Yb)
                 offset, weight = 0, n_share / batch_size  # the share's part of the global mean
                 for g in self.gradients:
                     np.multiply(g, weight, out=buf[offset:offset + g.size].reshape(g.shape))
@@ -220,7 +220,7 @@ class DataParallel:
                 if lb is not None:
                     buf[CORRECT] = np.count_nonzero(data.predicted_labels(A) == lb)
             elif self.dropouts:
-                model._forward(Xb, training=True)  # draws this batch's masks, as every rank does
+                model.forward_pass(Xb, training=True)  # draws this batch's masks, as every rank does
         except Exception as exc:  # noqa: BLE001 - every rank must hear of it, whatever it is
             self.problem = (exc, _describe(exc))
         self._reduce(stepping=1)

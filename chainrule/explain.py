@@ -255,7 +255,7 @@ def _rows(m, x, y):
 def _forward(model, x, y):
     m = _float64_copy(model)
     X, Y = _rows(m, x, y)
-    m._forward(X, training=False)
+    m.forward_pass(X, training=False)
     dense = m.dense_layers
     return _Forward(m, X, Y, [d.a_prev.copy() for d in dense], [d.z.copy() for d in dense],
                     [d.a.copy() for d in dense])
@@ -493,8 +493,8 @@ def _finite_difference(fw, layer, j, k, eps):
 
     def cost(value):
         p[where] = value
-        m._forward(fw.X, training=False)
-        return m._cost(fw.Y)
+        m.forward_pass(fw.X, training=False)
+        return m.cost(fw.Y)
 
     up, down = cost(saved + eps), cost(saved - eps)
     p[where] = saved

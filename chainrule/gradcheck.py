@@ -24,11 +24,11 @@ def gradcheck(model, X, y, eps=1e-6):
     Y, _ = data.check_targets(y, len(X), m.n_outputs, m.loss.name, np.float64)
 
     def cost():
-        m._forward(X, training=False)
-        return m._cost(Y)
+        m.forward_pass(X, training=False)
+        return m.cost(Y)
 
     cost()
-    m._backward(Y)
+    m.backward_pass(Y)
     analytic = [g.copy() for g in m.gradients()]
     errors = {}
     names = [f"{p}{i}" for i, _ in enumerate(m.dense_layers, 1) for p in ("W", "b")]

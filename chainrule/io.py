@@ -1,5 +1,8 @@
 """Model files: data, never code.
 
+This module is the format alone: the safe container (``read_npz``, ``write_npz_atomic``)
+and the layers' configs; it never builds a network (chainrule.saving does that).
+
 A model file is one ``.npz`` archive (a zip of ``.npy`` arrays) holding
     W1, b1, W2, b2, ...   the parameters, layers numbered from 1
     meta                  uint8 bytes of a UTF-8 JSON document: format name and
@@ -19,11 +22,10 @@ import zlib
 
 import numpy as np
 
-from . import activations, losses
+from ._version import __version__
+from . import activations
 from .errors import ModelFormatError
 from .layers import Dense, Dropout
-from .network import DTYPES, Sequential
-from .training import History
 
 FORMAT = "chainrule-model"
 FORMAT_VERSION = 1
@@ -32,7 +34,8 @@ MAX_ARRAY_BYTES = 1 << 31  # 2 GiB: far above any MLP this library trains on a C
 MAX_ENTRIES = 10_000
 
 
-def _layer_config(layer):
+def layer_config(layer):
+    """A layer's settings as a JSON object (what ``build_layer`` reads back)."""
     if isinstance(layer, Dropout):
         return {"type": "Dropout", "rate": layer.rate}
     config = {"type": "Dense", "in_features": layer.in_features,
@@ -52,19 +55,30 @@ def model_arrays(model):
 
 
 def model_meta(model):
-    from . import __version__
-
+    """The meta document of ``model`` (a Sequential, read through its attributes)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "chainrule_version": __version__,
-        "layers": [_layer_config(layer) for layer in model.layers],
+        "layers": [layer_config(layer) for layer in model.layers],
         "loss": model.loss.name,
         "dtype": str(model.dtype),
         "classifier": model.classifier,
         "seed": model.seed if isinstance(model.seed, int) else None,
         "history": model.history.to_dict() if model.history is not None else None,
     }
+
+
+def describe(meta):
+    """A meta document's network in words, as Sequential's repr writes it."""
+    layers = []
+    for c in meta.get("layers") or []:
+        if isinstance(c, dict) and c.get("type") == "Dropout":
+            layers.append(f"Dropout(rate={c.get('rate')})")
+        elif isinstance(c, dict):
+            layers.append(f"Dense({c.get('in_features')}, {c.get('out_features')}, "
+                          f"activation={c.get('activation')!r}, init={c.get('init')!r})")
+    return f"Sequential([{', '.join(layers)}], loss={meta.get('loss')!r}, dtype={meta.get('dtype')!r})"
 
 
 def write_npz_atomic(path, arrays):
@@ -179,7 +193,8 @@ def read_npz(path):
     return meta, arrays
 
 
-def _build_layer(config, i):
+def build_layer(config, i):
+    """The layer that the config of layer ``i`` (from 1) describes, or ModelFormatError."""
     if not isinstance(config, dict):
         raise ModelFormatError(f"layer {i} must be a JSON object; received {config!r}")
     kind = config.get("type")
@@ -197,7 +212,7 @@ def _build_layer(config, i):
     raise ModelFormatError(f"layer {i}: unknown layer type {kind!r}; known: ['Dense', 'Dropout']")
 
 
-def _check_shapes_before_building(configs, arrays, path):
+def check_shapes_before_building(configs, arrays, path):
     """Every Dense layer's sizes must match the arrays in the file before any layer is
     built: a file cannot make the loader allocate more than the file itself holds."""
     dense = [c for c in configs if isinstance(c, dict) and c.get("type") == "Dense"]
@@ -210,51 +225,3 @@ def _check_shapes_before_building(configs, arrays, path):
                 f"not match its arrays W{i} {None if W is None else W.shape} and "
                 f"b{i} {None if b is None else b.shape}"
             )
-
-
-def model_from(meta, arrays, path="model"):
-    """A Sequential from a parsed meta document and its arrays, every shape checked."""
-    try:
-        if meta.get("dtype") not in DTYPES:
-            raise ModelFormatError(f"{path}: dtype must be one of {list(DTYPES)}; received {meta.get('dtype')!r}")
-        if meta.get("loss") not in losses.LOSSES:
-            raise ModelFormatError(f"{path}: unknown loss {meta.get('loss')!r}; known: {sorted(losses.LOSSES)}")
-        layers = meta.get("layers")
-        if not isinstance(layers, list) or not layers:
-            raise ModelFormatError(f"{path}: 'layers' must be a non-empty list")
-        _check_shapes_before_building(layers, arrays, path)
-        layers = [_build_layer(c, i) for i, c in enumerate(layers, 1)]
-        model = Sequential(layers, loss=meta["loss"], seed=meta.get("seed"),
-                           dtype=meta["dtype"], classifier=bool(meta.get("classifier")))
-    except ModelFormatError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{path}: invalid architecture: {exc}") from None
-    expected = model_arrays(model)
-    extra = set(arrays) - set(expected)
-    if extra:
-        raise ModelFormatError(f"{path}: unexpected arrays {sorted(extra)}")
-    for name, target in expected.items():
-        if name not in arrays:
-            raise ModelFormatError(f"{path}: missing array {name!r}")
-        value = arrays[name]
-        if value.shape != target.shape or value.dtype.kind != "f":
-            raise ModelFormatError(
-                f"{path}: array {name!r} must be floats of shape {target.shape} for this "
-                f"architecture; received {value.dtype} of shape {value.shape}"
-            )
-        if not np.isfinite(value).all():
-            raise ModelFormatError(f"{path}: array {name!r} holds NaN or inf")
-        target[...] = value
-    hist = meta.get("history")
-    if isinstance(hist, dict):
-        model.history = History(hist.get("history"), hist.get("epoch"))
-    return model
-
-
-def load(path):
-    """The Sequential saved at ``path`` by ``Sequential.save`` (or a training checkpoint)."""
-    meta, arrays = read_npz(path)
-    if "checkpoint" in meta:  # a checkpoint also holds the optimizer's state: not needed here
-        arrays = {k: v for k, v in arrays.items() if not k.startswith("optimizer.")}
-    return model_from(meta, arrays, os.fspath(path))

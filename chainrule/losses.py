@@ -7,7 +7,8 @@ where a is the network's output and y the target, both of shape (n_samples, n_ou
     "log_loss"       C = -sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)]  dC/da = (a - y) / (a (1 - a))
     "cross_entropy"  C = -sum_j y_j log a_j                            dC/da = -y / a
 
-``gradient`` returns dL/da of the batch mean, so it is already divided by n.
+``gradient`` returns dL/da of the batch mean, so it is already divided by n; ``per_example``
+returns every C(a_i, y_i), of shape (n_samples,), for weighted means.
 
 Fused output error. For sigmoid + log_loss and softmax + cross_entropy the chain
 dL/da * da/dz collapses to (a - y) / n: the 1 / (a (1 - a)) of the log-loss cancels the
@@ -21,12 +22,12 @@ import numpy as np
 from .errors import InputError
 
 
-def _log_sigmoid(z):
+def log_sigmoid(z):
     """log(1 / (1 + exp(-z))) = -(max(-z, 0) + log1p(exp(-|z|))), finite for every z."""
     return -(np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z))))
 
 
-def _log_softmax(z):
+def log_softmax(z):
     """z - log(sum(exp(z))) per row, with the row maximum taken out first."""
     shifted = z - z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -48,6 +49,14 @@ class Loss:
 
     def value_from_z(self, z, y):
         """The cost computed from the output pre-activation z (fused pairs only)."""
+        raise NotImplementedError
+
+    def per_example(self, a, y):
+        """C(a_i, y_i) of every example, float64 of shape (n_samples,)."""
+        raise NotImplementedError
+
+    def per_example_from_z(self, z, y):
+        """C of every example from z (fused pairs only), float64 of shape (n_samples,)."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -72,6 +81,10 @@ class MeanSquaredError(Loss):
     def gradient(self, a, y):
         return (a - y) * (2.0 / len(a))
 
+    def per_example(self, a, y):
+        d = a.astype(np.float64) - y
+        return np.einsum("ij,ij->i", d, d)
+
 
 class LogLoss(Loss):
     """Binary cross-entropy of every output: C = -sum_j [y log a + (1 - y) log(1 - a)]."""
@@ -89,7 +102,15 @@ class LogLoss(Loss):
 
     def value_from_z(self, z, y):
         # log a = log_sigmoid(z) and log(1 - a) = log_sigmoid(-z).
-        return float(-(y * _log_sigmoid(z) + (1 - y) * _log_sigmoid(-z)).sum()) / len(z)
+        return float(-(y * log_sigmoid(z) + (1 - y) * log_sigmoid(-z)).sum()) / len(z)
+
+    def per_example(self, a, y):
+        a = _clip(a).astype(np.float64)
+        return -(y * np.log(a) + (1 - y) * np.log1p(-a)).sum(axis=1)
+
+    def per_example_from_z(self, z, y):
+        z = z.astype(np.float64)
+        return -(y * log_sigmoid(z) + (1 - y) * log_sigmoid(-z)).sum(axis=1)
 
 
 class CrossEntropy(Loss):
@@ -105,7 +126,13 @@ class CrossEntropy(Loss):
         return -y / _clip(a) / len(a)
 
     def value_from_z(self, z, y):
-        return float(-np.einsum("ij,ij->", y, _log_softmax(z))) / len(z)
+        return float(-np.einsum("ij,ij->", y, log_softmax(z))) / len(z)
+
+    def per_example(self, a, y):
+        return -np.einsum("ij,ij->i", y.astype(np.float64), np.log(_clip(a).astype(np.float64)))
+
+    def per_example_from_z(self, z, y):
+        return -np.einsum("ij,ij->i", y.astype(np.float64), log_softmax(z.astype(np.float64)))
 
 
 LOSSES = {cls.name: cls for cls in (MeanSquaredError, LogLoss, CrossEntropy)}

@@ -11,11 +11,11 @@ reusing the stored z and a, so one backward pass costs about as much as the forw
 
 import numpy as np
 
-from . import data, losses
+from . import data, io, losses
+from .data import DTYPES
 from .errors import InputError, InputTypeError
 from .layers import Dense, Dropout
 
-DTYPES = ("float32", "float64")
 
 
 class Sequential:
@@ -60,13 +60,15 @@ class Sequential:
         """Cast every parameter (and gradient buffer) to ``dtype``, in place; returns self.
 
         The parameters W1, b1, W2, ... are laid out one after the other in a single flat
-        buffer, each layer's W and b being views of it, and the gradients likewise in
-        another: an optimizer step is then a few passes over two arrays, whatever the depth.
+        buffer, ``parameter_buffer`` of shape (n_parameters,), each layer's W and b being
+        views of it, and the gradients likewise in ``gradient_buffer``: an optimizer step
+        is then a few passes over two arrays, whatever the depth.
         """
         self.dtype = np.dtype(dtype)
         dense = [layer for layer in self.layers if isinstance(layer, Dense)]
         size = sum(layer.W.size + layer.b.size for layer in dense)
         params, grads = np.empty(size, dtype=self.dtype), np.zeros(size, dtype=self.dtype)
+        self.parameter_buffer, self.gradient_buffer = params, grads
         start = 0
         for layer in dense:
             for name in ("W", "b"):
@@ -80,25 +82,54 @@ class Sequential:
 
     # --- the two passes -----------------------------------------------------------
 
-    def _forward(self, A, training):
+    def forward_pass(self, A, training=True):
+        """The forward pass of the texts on checked input A of shape (n_samples,
+        n_features) in the network's dtype: a(0) = A, then a(l) = f(W(l) a(l-1) + b(l)).
+        Every layer keeps its a_prev, z and a until its next pass; returns a(L), of shape
+        (n_samples, n_outputs), the output layer's work array (not a copy). With
+        training=True dropout is active."""
         for layer in self.layers:
             A = layer.forward(A, training)
         return A
 
-    def _cost(self, Y):
-        """The batch's mean cost from the stored output; from z for the fused pairs."""
+    def cost(self, Y, sample_weight=None):
+        """The cost of the last forward pass for targets Y of shape (n_samples,
+        n_outputs), a float: the mean of the examples' costs C_i, or with
+        ``sample_weight`` w of shape (n_samples,) the weighted mean
+        sum_i w_i C_i / sum_i w_i. Computed from z for the fused pairs."""
         out = self.layers[-1]
-        return self.loss.value_from_z(out.z, Y) if self.fused else self.loss.value(out.a, Y)
+        if sample_weight is None:
+            return self.loss.value_from_z(out.z, Y) if self.fused else self.loss.value(out.a, Y)
+        return float(np.dot(sample_weight, self.example_costs(Y))) / float(np.sum(sample_weight))
 
-    def _backward(self, Y):
-        """Fill every layer's dW and db from targets Y of shape (n_samples, n_outputs)."""
+    def example_costs(self, Y):
+        """The cost C_i of every example of the last forward pass, float64 of shape (n_samples,)."""
         out = self.layers[-1]
+        return self.loss.per_example_from_z(out.z, Y) if self.fused else self.loss.per_example(out.a, Y)
+
+    def backward_pass(self, Y, sample_weight=None):
+        """The backward pass: fill every layer's dW and db with the gradient of
+        ``cost(Y, sample_weight)``, from the values the last forward pass stored.
+
+        The output error is delta(L) = dL/da(L) * f'(z(L)), which for the fused pairs is
+        (a - y) / n (each example weighted by w_i / sum w instead of 1 / n when weighted);
+        then every layer, from the top down, turns dL/da of its output into its own delta,
+        its dW and db, and the dL/da of the layer below.
+        """
+        out = self.layers[-1]
+        if sample_weight is None:
+            scale = 1.0 / len(Y)  # the cost is the mean over the batch
+        else:  # each example's share of the weighted mean, as a column
+            scale = (np.asarray(sample_weight, np.float64) / np.sum(sample_weight)).astype(self.dtype)[:, None]
         if self.fused:
             delta = np.subtract(out.a, Y, out=out.scratch("delta", len(Y), self.n_outputs))
-            delta *= 1.0 / len(Y)  # the cost is the mean over the batch
+            delta *= scale
             grad = out.backward_from_delta(delta)
         else:
-            grad = out.backward(self.loss.gradient(out.a, Y))
+            grad_a = self.loss.gradient(out.a, Y)  # dL/da of the mean: already divided by n
+            if sample_weight is not None:
+                grad_a *= scale * len(Y)
+            grad = out.backward(grad_a)
         first = self._first_dense  # nothing below it has parameters
         for i in range(len(self.layers) - 2, first - 1, -1):
             grad = self.layers[i].backward(grad, need_grad_input=i > first)
@@ -106,7 +137,7 @@ class Sequential:
     def forward(self, X):
         """The network's output, of shape (n_samples, n_outputs), in inference mode
         (dropout off). Every layer keeps its a_prev, z and a until its next pass."""
-        return self._forward(data.check_X(X, self.n_features, self.dtype), training=False).copy()
+        return self.forward_pass(data.check_X(X, self.n_features, self.dtype), training=False).copy()
 
     def parameters(self):
         """The live parameter arrays [W1, b1, W2, b2, ...], from the first layer up."""
@@ -122,9 +153,9 @@ class Sequential:
         training=True dropout is active, as in a training step."""
         X = data.check_X(X, self.n_features, self.dtype)
         Y, _ = data.check_targets(y, len(X), self.n_outputs, self.loss.name, self.dtype)
-        self._forward(X, training)
-        loss = self._cost(Y)
-        self._backward(Y)
+        self.forward_pass(X, training)
+        loss = self.cost(Y)
+        self.backward_pass(Y)
         return loss, [g.copy() for g in self.gradients()]
 
     # --- training and use ---------------------------------------------------------
@@ -145,20 +176,22 @@ class Sequential:
         (each slice's output is copied out of the layers' reused work arrays)."""
         A = np.empty((len(X), self.n_outputs), dtype=self.dtype)
         for i in range(0, len(X), batch_size):
-            A[i:i + batch_size] = self._forward(X[i:i + batch_size], training=False)
+            A[i:i + batch_size] = self.forward_pass(X[i:i + batch_size], training=False)
         return A
 
     def evaluate(self, X, y):
         """{"loss": mean cost, "accuracy": share of correct labels (where y holds classes)}."""
         X = data.check_X(X, self.n_features, self.dtype)
         Y, labels = data.check_targets(y, len(X), self.n_outputs, self.loss.name, self.dtype)
-        return self._evaluate(X, Y, labels)
+        return self.evaluate_arrays(X, Y, labels)
 
-    def _evaluate(self, X, Y, labels, batch_size=4096):
+    def evaluate_arrays(self, X, Y, labels, batch_size=4096):
+        """``evaluate`` on checked arrays: X of shape (n_samples, n_features) and Y of
+        shape (n_samples, n_outputs) in the network's dtype, int64 labels or None."""
         total, correct = 0.0, 0
         for i in range(0, len(X), batch_size):
-            A = self._forward(X[i:i + batch_size], training=False)
-            total += self._cost(Y[i:i + batch_size]) * len(A)
+            A = self.forward_pass(X[i:i + batch_size], training=False)
+            total += self.cost(Y[i:i + batch_size]) * len(A)
             if labels is not None:
                 correct += int((data.predicted_labels(A) == labels[i:i + batch_size]).sum())
         result = {"loss": total / len(X)}
@@ -198,9 +231,7 @@ class Sequential:
 
     def save(self, path):
         """Write the model to ``path`` (a .npz file; see chainrule.io), atomically."""
-        from .io import save
-
-        save(self, path)
+        io.save(self, path)
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, loss={self.loss.name!r}, dtype={str(self.dtype)!r})"

@@ -5,7 +5,7 @@ Kept apart from training.py so that the math core imports only NumPy.
 
 from tqdm.auto import tqdm
 
-from .training import Callback
+from .callbacks import Callback
 
 
 class ProgressBar(Callback):

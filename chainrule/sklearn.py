@@ -74,7 +74,8 @@ except ImportError as exc:  # validate_data and the estimator tags arrived in sc
 from . import data, losses
 from .errors import InputError, TrainingDivergedError
 from .layers import Dense, Dropout
-from .network import DTYPES, Sequential
+from .data import DTYPES
+from .network import Sequential
 from .optimizers import SGD, Adam, AdamW, RMSprop
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -141,11 +142,11 @@ def _sample_weight(sample_weight, n_samples):
     """Float64 weights of shape (n_samples,), finite and non-negative, or None."""
     if sample_weight is None:
         return None
-    w = data._numeric_array(sample_weight, "sample_weight").astype(np.float64)
+    w = data.numeric_array(sample_weight, "sample_weight").astype(np.float64)
     if w.shape != (n_samples,):
         raise InputError(f"sample_weight must be of shape ({n_samples},) (one weight per sample); "
                          f"received shape {w.shape}")
-    data._require_finite(w, "sample_weight")
+    data.require_finite(w, "sample_weight")
     if (w < 0).any():
         raise InputError(f"sample_weight must be non-negative; received {float(w[w < 0][0])!r} "
                          f"at index {int(np.flatnonzero(w < 0)[0])}")
@@ -160,10 +161,10 @@ def _example_costs(model, Y):
     out = model.layers[-1]
     Y = Y.astype(np.float64)
     if model.loss.name == "cross_entropy":
-        return -np.einsum("ij,ij->i", Y, losses._log_softmax(out.z.astype(np.float64)))
+        return -np.einsum("ij,ij->i", Y, losses.log_softmax(out.z.astype(np.float64)))
     if model.loss.name == "log_loss":
         z = out.z.astype(np.float64)
-        return -(Y * losses._log_sigmoid(z) + (1 - Y) * losses._log_sigmoid(-z)).sum(axis=1)
+        return -(Y * losses.log_sigmoid(z) + (1 - Y) * losses.log_sigmoid(-z)).sum(axis=1)
     d = out.a.astype(np.float64) - Y
     return np.einsum("ij,ij->i", d, d)
 
@@ -171,7 +172,7 @@ def _example_costs(model, Y):
 def _inplace_backward_weighted(model, Y, w):
     """Fill every layer's dW and db with the gradient of the weighted mean cost
     sum_i w_i C_i / n, where w of shape (n_samples,) has mean 1 (w = 1 everywhere gives
-    exactly ``model._backward(Y)``). As there, for the fused pairs delta(L) = (a - y) w / n."""
+    exactly ``model.backward_pass(Y)``). As there, for the fused pairs delta(L) = (a - y) w / n."""
     out = model.layers[-1]
     w = w.astype(model.dtype)[:, None]
     if model.fused:
@@ -451,10 +452,10 @@ class _BaseMLP(BaseEstimator):
         if n_eff == 0:
             return 0.0  # every weight of this batch is zero: nothing to learn from
         try:
-            model._forward(Xb, training=True)
+            model.forward_pass(Xb, training=True)
             if wb is None:
-                cost = model._cost(Yb)
-                model._backward(Yb)
+                cost = model.cost(Yb)
+                model.backward_pass(Yb)
             else:
                 w = wb * (len(Xb) / n_eff)  # mean 1: the weighted mean is sum w_i C_i / n
                 cost = float(np.dot(w, _example_costs(model, Yb))) / len(Xb)
@@ -516,7 +517,7 @@ class _BaseMLP(BaseEstimator):
         loss_curve_'s units without the penalty."""
         outputs, costs = [], []
         for i in range(0, len(Xv), CHUNK):
-            self.model_._forward(Xv[i:i + CHUNK], training=False)
+            self.model_.forward_pass(Xv[i:i + CHUNK], training=False)
             outputs.append(self._outputs_from_layer())
             costs.append(_example_costs(self.model_, Yv[i:i + CHUNK]))
         loss = float(np.average(np.concatenate(costs), weights=wv)) * self._report_scale()
@@ -532,7 +533,7 @@ class _BaseMLP(BaseEstimator):
         X = np.ascontiguousarray(X, dtype=self.model_.dtype)
         outputs = []
         for i in range(0, len(X), CHUNK):
-            self.model_._forward(X[i:i + CHUNK], training=False)
+            self.model_.forward_pass(X[i:i + CHUNK], training=False)
             outputs.append(self._outputs_from_layer())
         return np.concatenate(outputs)
 
@@ -633,23 +634,23 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """log(predict_proba(X)), computed from z (finite where the probability underflows)."""
         z = self._network_outputs(X)
         if self.out_activation_ == "softmax":
-            return losses._log_softmax(z)
+            return losses.log_softmax(z)
         if self.n_outputs_ == 1:
-            return np.hstack([losses._log_sigmoid(-z), losses._log_sigmoid(z)])
-        return losses._log_sigmoid(z)
+            return np.hstack([losses.log_sigmoid(-z), losses.log_sigmoid(z)])
+        return losses.log_sigmoid(z)
 
     def _probabilities(self, X):
         z = self._network_outputs(X)
         if self.out_activation_ == "softmax":
-            return np.exp(losses._log_softmax(z))
-        return np.exp(losses._log_sigmoid(z))
+            return np.exp(losses.log_softmax(z))
+        return np.exp(losses.log_sigmoid(z))
 
     def _outputs_from_layer(self):
         return self.model_.layers[-1].z.astype(np.float64)
 
     def _score_outputs(self, z, y, sample_weight):
-        proba = np.exp(losses._log_softmax(z) if self.out_activation_ == "softmax"
-                       else losses._log_sigmoid(z))
+        proba = np.exp(losses.log_softmax(z) if self.out_activation_ == "softmax"
+                       else losses.log_sigmoid(z))
         pred = self._label_binarizer.inverse_transform(proba[:, 0] if self.n_outputs_ == 1 else proba)
         return accuracy_score(y, pred, sample_weight=sample_weight)
 

@@ -1,4 +1,4 @@
-"""The mini-batch loop, the History it returns, and callbacks.
+"""The mini-batch loop: ``fit``, the one training loop of chainrule.
 
 Mini-batch SGD as the texts describe it: each epoch shuffles the examples (with the
 network's seeded Generator), splits them into mini-batches of ``batch_size`` (the last
@@ -14,113 +14,8 @@ import math
 import numpy as np
 
 from . import data, optimizers
+from .callbacks import Callback, EarlyStopping, History, LambdaCallback  # noqa: F401 (re-exported)
 from .errors import InputError, InputTypeError, TrainingDivergedError
-
-
-class History:
-    """Per-epoch results of ``fit``: ``history["loss"]``, ``["accuracy"]``, ``["val_loss"]``,
-    ``["val_accuracy"]`` (lists, one value per epoch; accuracy where y holds classes)."""
-
-    def __init__(self, history=None, epoch=None):
-        self.history = {k: list(v) for k, v in (history or {}).items()}
-        self.epoch = list(epoch or [])
-
-    def append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __contains__(self, key):
-        return key in self.history
-
-    def to_dict(self):
-        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
-
-
-class Callback:
-    """Hooks called by ``fit``; ``self.model`` is the network being trained.
-    ``on_train_begin``'s logs hold the run's epochs, batches per epoch, samples, the
-    epoch it starts from and the optimizer it trains with; ``on_batch_end``'s hold the
-    batch's loss, size and (for classes) number of correct predictions.
-    Set ``self.model.stop_training = True`` to end training after the current batch."""
-
-    model = None
-
-    def set_model(self, model):
-        self.model = model
-
-    def on_train_begin(self, logs):
-        pass
-
-    def on_epoch_begin(self, epoch, logs):
-        pass
-
-    def on_batch_end(self, batch, logs):
-        pass
-
-    def on_epoch_end(self, epoch, logs):
-        pass
-
-    def on_train_end(self, logs):
-        pass
-
-
-class LambdaCallback(Callback):
-    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda e, logs: ...)``."""
-
-    def __init__(self, on_train_begin=None, on_epoch_begin=None, on_batch_end=None,
-                 on_epoch_end=None, on_train_end=None):
-        for name, fn in list(locals().items()):
-            if name != "self" and fn is not None:
-                setattr(self, name, fn)
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs; with ``restore_best_weights`` the network ends with the best epoch's weights."""
-
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
-                 restore_best_weights=True):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise InputError(f"patience must be a non-negative integer; received patience={patience!r}")
-        if mode not in ("auto", "min", "max"):
-            raise InputError(f"mode must be one of ['auto', 'max', 'min']; received mode={mode!r}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
-        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
-        self.restore_best_weights = restore_best_weights
-
-    def on_train_begin(self, logs):
-        self.best, self.best_epoch, self.wait, self.best_weights = None, None, 0, None
-        self.stopped_epoch = None
-
-    def on_epoch_end(self, epoch, logs):
-        if self.monitor not in logs:
-            raise InputError(
-                f"EarlyStopping monitors {self.monitor!r}, which fit does not report; "
-                f"available: {sorted(logs)} (val_* needs validation_data or validation_split)"
-            )
-        value = logs[self.monitor]
-        sign = 1 if self.maximize else -1
-        if self.best is None or sign * (value - self.best) > self.min_delta:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best_weights:
-                self.best_weights = [p.copy() for p in self.model.parameters()]
-            return
-        self.wait += 1
-        if self.wait > self.patience:
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
-
-    def on_train_end(self, logs):
-        if self.restore_best_weights and self.best_weights is not None:
-            for p, best in zip(self.model.parameters(), self.best_weights, strict=True):
-                p[...] = best
 
 
 def _check_positive_int(name, value, allow_none=False):
@@ -300,11 +195,11 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
             with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
                 try:
                     if sync is None:
-                        A = model._forward(Xb, training=True)
-                        loss = model._cost(Yb)
+                        A = model.forward_pass(Xb, training=True)
+                        loss = model.cost(Yb)
                         if not math.isfinite(loss):
                             raise FloatingPointError(f"the loss became {loss}")
-                        model._backward(Yb)
+                        model.backward_pass(Yb)
                     else:  # every rank gets the global batch's loss, correct count and gradients
                         loss, n_correct = sync.step(model, Xb, Yb, lb, n_global)
                 except FloatingPointError as exc:
@@ -334,7 +229,7 @@ def _fit(model, X, y, epochs, batch_size, optimizer, validation_data, validation
         if labels is not None:
             logs["accuracy"] = correct / n
         if val is not None:
-            for key, value in model._evaluate(*val).items():
+            for key, value in model.evaluate_arrays(*val).items():
                 logs["val_" + key] = value
         history.append(epoch, logs)
         for cb in callbacks:

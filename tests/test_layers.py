@@ -150,7 +150,14 @@ def test_compiled_relu_pass_equals_the_numpy_one(dtype, monkeypatch):
     for name, c, p in zip(["a", "z", "delta"], compiled[:3], plain[:3]):
         assert c.dtype == dtype
         np.testing.assert_array_equal(c, p, err_msg=name)  # NaN where NaN, bit for bit otherwise
-    np.testing.assert_allclose(compiled[3], plain[3], rtol=1e-6 if dtype == np.float32 else 1e-14)
+    # db = sum over the 37 rows of delta, summed in another order: the two sums may differ
+    # by the rounding bound of a sum, n * eps * sum |delta| (a cancelling column has a
+    # small sum but not a small bound, so a relative tolerance on the sum is not the test)
+    delta = np.nan_to_num(plain[2].astype(np.float64), nan=0.0)
+    bound = len(delta) * np.finfo(dtype).eps * np.abs(delta).sum(axis=0)
+    finite = np.isfinite(plain[3])
+    np.testing.assert_array_equal(np.isnan(compiled[3]), np.isnan(plain[3]))
+    assert (np.abs(compiled[3] - plain[3].astype(np.float64))[finite] <= bound[finite]).all()
     np.testing.assert_array_equal(compiled[4], plain[4])  # dW = delta.T @ a_prev, same BLAS call
     np.testing.assert_array_equal(compiled[5], plain[5])
     assert np.isnan(compiled[3]).sum() == np.isnan(plain[3]).sum() >= 1

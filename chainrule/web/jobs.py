@@ -14,7 +14,7 @@ use one model at once). ``on_end(job)`` is called in the worker thread when fit 
 import threading
 import time
 
-from ..training import Callback
+from ..callbacks import Callback
 
 # The states of a job; the last three are final.
 RUNNING, PAUSED, STOPPING, DONE, STOPPED, FAILED = (

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
-from .. import explain, images, io, optimizers, report
+from .. import explain, images, optimizers, report, saving
 from ..cli import build_model, build_optimizer, describe
 from ..errors import ChainruleError
 from . import checks
@@ -190,7 +190,7 @@ class Session:
         if not path.is_file():
             raise RequestError(404, f"there is no model {path.name} in the models folder")
         try:
-            model = io.load(path)
+            model = saving.load(path)
         except (ChainruleError, ValueError, OSError) as exc:
             raise RequestError(422, f"{path.name} is not a chainrule model file: {exc}") from None
         self._check_fits(model, path.name)
