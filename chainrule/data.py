@@ -63,6 +63,21 @@ def check_X(X, n_features, dtype, name="X"):
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
+def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
+    """Example weights as float64 of shape (n_samples,), finite and non-negative, or None."""
+    if sample_weight is None:
+        return None
+    w = numeric_array(sample_weight, name).astype(np.float64)
+    if w.shape != (n_samples,):
+        raise InputError(f"{name} must be of shape ({n_samples},) (one weight per sample); "
+                         f"received shape {w.shape}")
+    require_finite(w, name)
+    if (w < 0).any():
+        raise InputError(f"{name} must be non-negative; received {float(w[w < 0][0])!r} "
+                         f"at index {int(np.flatnonzero(w < 0)[0])}")
+    return w
+
+
 def one_hot(labels, n_classes, dtype):
     """Y of shape (n_samples, n_classes): Y[i, labels[i]] = 1, else 0."""
     Y = np.zeros((len(labels), n_classes), dtype=dtype)

@@ -220,7 +220,13 @@ def _read_idx_view(source, digest=None, max_bytes=None):
 
     header, shape, type_name, dtype = _read_idx_header(stream, where)
     n_bytes = math.prod(shape) * dtype.itemsize
-    # Both checks come before any data is read, so a false header allocates nothing.
+    # The checks come before any data is read, so a false header allocates nothing. An
+    # empty shape whose other dims multiply past what an array can index is no array.
+    if math.prod(d for d in shape if d) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise DataFormatError(
+            f"{where}: the IDX header declares shape {shape} of {type_name}, larger than an "
+            "array can be"
+        )
     if n_bytes > stream.max_remaining:
         raise DataFormatError(
             f"{where}: the IDX header declares shape {shape} of {type_name}, {n_bytes} bytes "

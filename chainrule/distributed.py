@@ -5,7 +5,9 @@ network. Every step of mini-batch SGD becomes:
 
     each rank r takes its share X_r (n_r rows) of the global batch of B rows and computes
         g_r = dC_r/dW, the gradient of the mean cost over its n_r rows;
-    one Allreduce sums  g = sum_r (n_r / B) g_r,  the gradient of the mean over all B rows;
+    one Allreduce sums  n_r g_r  and  n_r  over the ranks, and  g = sum_r n_r g_r / B  is
+        the gradient of the mean over all B rows (with example weights, n_r is the
+        share's total weight and B the batch's);
     every rank applies the same optimizer step to the same weights with the same g.
 
 So the weights stay identical on every rank, and equal (up to the order of the sums) to
@@ -17,8 +19,9 @@ those of one process training with batch size B. Why it is built this way:
   draws the mask of the whole global batch on every rank and keeps its rows (see
   ``_RowsOfTheBatch``), so the generators never drift apart and the masks are those one
   process would draw; a checkpoint's random state is every rank's.
-- **One buffer, one collective.** The weighted gradients, the share's summed loss and
-  correct count and three status counts (stepping, diverged, failed) are packed into one
+- **One buffer, one collective.** The weighted gradients (each rank's share weight, its
+  number of rows or its total example weight, times its gradient), the share's summed
+  loss, weight and correct count and three status counts (stepping, diverged, failed) are packed into one
   contiguous NumPy array and summed in place with ``comm.Allreduce(MPI.IN_PLACE, buf)``:
   no pickling, one message per step. Every collective of a distributed ``fit`` is this
   Allreduce of this buffer: at the start ("ready"), at every step, at the end ("finished")
@@ -32,11 +35,8 @@ those of one process training with batch size B. Why it is built this way:
   fails outside ``fit`` (reading its data, say), where the others cannot hear of it.
 """
 
-import math
-
 import numpy as np
 
-from . import data
 from .errors import DistributedError, InputTypeError
 from .layers import Dropout
 
@@ -99,11 +99,12 @@ class _RowsOfTheBatch:
 
 
 # The last slots of the reduced buffer: summed over the ranks, each is a count.
-LOSS, CORRECT, STEPPING, DIVERGED, FAILED = -5, -4, -3, -2, -1
+WEIGHT, LOSS, CORRECT, STEPPING, DIVERGED, FAILED = -6, -5, -4, -3, -2, -1
 
 
 class DataParallel:
-    """One rank's side of a synchronous data-parallel ``fit``; used by ``training.fit`` as
+    """One rank's side of a synchronous data-parallel ``fit``: the synchronisation strategy
+    ``training.fit`` uses on MPI in place of ``training.Local`` (the same methods), as
     ``with DataParallel(model, distributed) as sync:``. On leaving the block normally it
     waits until every rank has finished; on an exception that the other ranks do not know
     of yet, it tells them (they raise too), and marks the exception ``raised_on_every_rank``.
@@ -113,10 +114,11 @@ class DataParallel:
         self.MPI = mpi()
         self.comm = get_communicator(distributed)
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.root = self.rank == 0  # the rank that reports and writes
         self.model = model
         self.gradients = model.gradients()
         # weighted gradients, then the loss sum, correct count and status counts
-        self.buffer = np.zeros(sum(g.size for g in self.gradients) + 5, dtype=model.dtype)
+        self.buffer = np.zeros(sum(g.size for g in self.gradients) + 6, dtype=model.dtype)
         self.problem = None  # (exception, "what happened") on the rank where it happened
         self.everyone_knows = False
 
@@ -194,41 +196,41 @@ class DataParallel:
         """This rank's contiguous share of the global batch ``idx``."""
         return share(idx, self.rank, self.size)
 
-    def step(self, model, Xb, Yb, lb, batch_size):
-        """(loss, correct) of a global batch of ``batch_size`` rows whose share on this rank
-        is ``Xb``, ``Yb`` (labels ``lb`` or None), after leaving in every gradient buffer of
-        ``model`` the gradient of the global batch's mean cost, the same on every rank.
-        A NaN or infinity on any rank raises FloatingPointError on every rank."""
+    def step(self, model, compute, batch_size):
+        """(loss, correct, weight) of a global batch of ``batch_size`` rows, after leaving in
+        every gradient buffer of ``model`` the gradient of the global batch's (weighted)
+        mean cost, the same on every rank. ``compute()`` runs this rank's share (see
+        ``training.batch_gradient``): the gradient of its share's mean cost, and its
+        (cost, correct, weight). Each rank sends weight * gradient and the sum is divided
+        by the total weight. A NaN or infinity on any rank raises FloatingPointError on
+        every rank."""
         buf = self.buffer
         buf[:] = 0
-        n_share = len(Xb)
         start, stop = share_bounds(batch_size, self.rank, self.size)
         for layer in self.dropouts:
             layer.rng.batch_size, layer.rng.rows = batch_size, slice(start, stop)
         try:
-            if n_share:
-                A = model.forward_pass(Xb, training=True)
-                loss = model.cost(Yb)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"the loss became {loss}")
-                model.backward_pass(Yb)
-                offset, weight = 0, n_share / batch_size  # the share's part of the global mean
-                for g in self.gradients:
-                    np.multiply(g, weight, out=buf[offset:offset + g.size].reshape(g.shape))
-                    offset += g.size
-                buf[LOSS] = loss * n_share
-                if lb is not None:
-                    buf[CORRECT] = np.count_nonzero(data.predicted_labels(A) == lb)
-            elif self.dropouts:
-                model.forward_pass(Xb, training=True)  # draws this batch's masks, as every rank does
+            if stop > start:
+                loss, correct, weight = compute()
+                if weight:
+                    offset = 0
+                    for g in self.gradients:  # the share's part of the global weighted sum
+                        np.multiply(g, weight, out=buf[offset:offset + g.size].reshape(g.shape))
+                        offset += g.size
+                    buf[LOSS], buf[WEIGHT] = loss * weight, weight
+                buf[CORRECT] = correct or 0
+            elif self.dropouts:  # draws this batch's masks, as every rank does
+                model.forward_pass(np.empty((0, model.n_features), dtype=model.dtype), training=True)
         except Exception as exc:  # noqa: BLE001 - every rank must hear of it, whatever it is
             self.problem = (exc, _describe(exc))
         self._reduce(stepping=1)
-        offset = 0
-        for g in self.gradients:
-            g[...] = buf[offset:offset + g.size].reshape(g.shape)
-            offset += g.size
-        return float(buf[LOSS]) / batch_size, round(float(buf[CORRECT]))
+        total = float(buf[WEIGHT])
+        if total:
+            offset = 0
+            for g in self.gradients:
+                np.divide(buf[offset:offset + g.size].reshape(g.shape), total, out=g)
+                offset += g.size
+        return (float(buf[LOSS]) / total if total else 0.0), round(float(buf[CORRECT])), total
 
 
 def _describe(exc):

@@ -188,5 +188,8 @@ class Dropout:
     def backward(self, grad_a, need_grad_input=True):
         return grad_a if self.mask is None else grad_a * self.mask
 
+    def __getstate__(self):
+        return {**self.__dict__, "mask": None}  # copies leave out the last mask
+
     def __repr__(self):
         return f"Dropout(rate={self.rate})"

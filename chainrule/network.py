@@ -9,6 +9,8 @@ and walks down, each layer turning the error of the layer above into its own:
 reusing the stored z and a, so one backward pass costs about as much as the forward.
 """
 
+import copy
+
 import numpy as np
 
 from . import data, io, losses
@@ -160,16 +162,14 @@ class Sequential:
 
     # --- training and use ---------------------------------------------------------
 
-    def fit(self, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=None,
-            validation_split=0.0, shuffle=True, callbacks=(), verbose=0, checkpoint=None, resume=None,
-            distributed=False):
-        """Train by mini-batch gradient descent; returns a History. See ``training.fit``."""
-        from .training import fit  # training builds on the network, not the reverse
+    def fit(self, X, y, **settings):
+        """Train by mini-batch gradient descent; returns a History. The settings (epochs,
+        batch_size, optimizer, validation_data, validation_split, shuffle, callbacks,
+        verbose, checkpoint, resume, distributed, sample_weight, penalty) are those of
+        ``chainrule.training.fit(model, X, y, ...)``, the one training loop, which this calls."""
+        from .training import fit  # the engine builds on the network, not the reverse
 
-        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   validation_data=validation_data, validation_split=validation_split,
-                   shuffle=shuffle, callbacks=callbacks, verbose=verbose,
-                   checkpoint=checkpoint, resume=resume, distributed=distributed)
+        return fit(self, X, y, **settings)
 
     def _outputs(self, X, batch_size=4096):
         """Outputs for X (already checked) in slices, to bound memory on large data sets
@@ -232,6 +232,22 @@ class Sequential:
     def save(self, path):
         """Write the model to ``path`` (a .npz file; see chainrule.io), atomically."""
         io.save(self, path)
+
+    def __getstate__(self):
+        # Copies (pickle, deepcopy) hold the weights once, in the layers, without the flat
+        # buffers (and the layers without what their last pass kept, see Dense).
+        state = dict(self.__dict__)
+        del state["parameter_buffer"], state["gradient_buffer"]
+        return state
+
+    def __copy__(self):
+        # A shallow copy would share the layers, whose W and b __setstate__ moves to a new
+        # buffer: a copy of a network is a whole network.
+        return copy.deepcopy(self)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.astype(self.dtype)  # one flat buffer again, the layers' W and b views of it
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, loss={self.loss.name!r}, dtype={str(self.dtype)!r})"

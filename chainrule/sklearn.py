@@ -9,9 +9,11 @@ not have: ``dropout``, ``class_weight``, a ``loss`` choice for the classifier, a
 validation loss curve, the solvers "adamw" and "rmsprop", a ``dtype``, and an optimizer
 whose state (momentum velocity, Adam moments) survives ``partial_fit`` and ``warm_start``.
 
-The network is a chainrule ``Sequential`` (the fitted ``model_``); one epoch is the loop
-of ``chainrule.training.fit`` written out again, because each step adds two things the
-core loop does not know: example weights and scikit-learn's L2 penalty.
+The network is a chainrule ``Sequential`` (the fitted ``model_``), trained by chainrule's
+one loop, ``chainrule.training.fit``, with the example weights (``sample_weight``) and
+scikit-learn's L2 penalty (``chainrule.regularizers.L2``) it takes, and scikit-learn's
+bookkeeping and stopping rules as a callback. A step that diverges raises
+TrainingDivergedError and leaves the weights as ``fit`` does: the last finite ones.
 
 Conventions, where scikit-learn and chainrule differ:
 
@@ -52,9 +54,7 @@ Conventions, where scikit-learn and chainrule differ:
 - The library never prints: there is no ``verbose``; there is no "lbfgs" solver.
 """
 
-import copy
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -71,12 +71,15 @@ try:
 except ImportError as exc:  # validate_data and the estimator tags arrived in scikit-learn 1.6
     raise ImportError(f"chainrule.sklearn needs scikit-learn >= 1.6 ({exc})") from None
 
-from . import data, losses
+from . import data, losses, training
+from ._checks import boolean, fail, is_integer, number, one_of, positive_int
+from .callbacks import Callback
 from .errors import InputError, TrainingDivergedError
-from .layers import Dense, Dropout
 from .data import DTYPES
+from .layers import Dense, Dropout
 from .network import Sequential
 from .optimizers import SGD, Adam, AdamW, RMSprop
+from .regularizers import L2
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -91,116 +94,64 @@ CHUNK = 4096  # rows per forward pass at prediction time, to bound memory
 
 # --- checks of the parameters (in fit, never in __init__, as scikit-learn asks) ------
 
-def _fail(name, allowed, value):
-    raise InputError(f"{name} must be {allowed}; received {name}={value!r}")
-
-
 def _real(est, name, low, high=math.inf, low_open=False, high_open=False):
     """getattr(est, name) as a float in [low, high] (open ends where asked)."""
-    value = getattr(est, name)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or (value <= low if low_open else value < low) \
-            or (value >= high if high_open else value > high):
-        left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
-        _fail(name, f"a number in {left}{low:g}, {high:g}{right}", value)
-    return float(value)
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        _fail(name, "a positive integer", value)
-    return int(value)
-
-
-def _boolean(est, name):
-    value = getattr(est, name)
-    if not isinstance(value, (bool, np.bool_)):
-        _fail(name, "True or False", value)
-    return bool(value)
-
-
-def _one_of(est, name, choices, hint=""):
-    value = getattr(est, name)
-    if not isinstance(value, str) or value not in choices:
-        raise InputError(f"{name} must be one of {sorted(choices)}; received {name}={value!r}{hint}")
-    return value
+    return number(name, getattr(est, name), low, high, low_open, high_open)
 
 
 def _hidden_layer_sizes(value):
-    sizes = [value] if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    sizes = [value] if is_integer(value) else value
     try:
         sizes = list(sizes)
     except TypeError:
         sizes = None
-    if sizes is None or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+    if sizes is None or not all(is_integer(s) and s >= 1
                                 for s in sizes):
-        _fail("hidden_layer_sizes", "a positive integer or a sequence of positive integers", value)
+        fail("hidden_layer_sizes", "a positive integer or a sequence of positive integers", value)
     return tuple(int(s) for s in sizes)
 
 
-def _sample_weight(sample_weight, n_samples):
-    """Float64 weights of shape (n_samples,), finite and non-negative, or None."""
-    if sample_weight is None:
-        return None
-    w = data.numeric_array(sample_weight, "sample_weight").astype(np.float64)
-    if w.shape != (n_samples,):
-        raise InputError(f"sample_weight must be of shape ({n_samples},) (one weight per sample); "
-                         f"received shape {w.shape}")
-    data.require_finite(w, "sample_weight")
-    if (w < 0).any():
-        raise InputError(f"sample_weight must be non-negative; received {float(w[w < 0][0])!r} "
-                         f"at index {int(np.flatnonzero(w < 0)[0])}")
-    return w
+class _Rules(Callback):
+    """scikit-learn's bookkeeping and stopping rules around chainrule's loop: after every
+    epoch, ``loss_curve_`` (in scikit-learn's units), the validation scores, ``n_iter_`` and
+    ``t_``, the "invscaling" and "adaptive" learning rates, and the stop after
+    ``n_iter_no_change`` epochs without improvement (``model.stop_training``)."""
 
+    def __init__(self, estimator, s, val, n_samples):
+        self.est, self.s, self.val, self.n = estimator, s, val, n_samples
+        self.stopped = False
 
-# --- the cost of each example, for weighted means -------------------------------------
+    def on_epoch_begin(self, epoch, logs):
+        self.total = 0.0
 
-def _example_costs(model, Y):
-    """The cost C of each example of the last forward pass, float64 of shape (n_samples,),
-    from the output layer's stored z (fused pairs) or a (see chainrule.losses)."""
-    out = model.layers[-1]
-    Y = Y.astype(np.float64)
-    if model.loss.name == "cross_entropy":
-        return -np.einsum("ij,ij->i", Y, losses.log_softmax(out.z.astype(np.float64)))
-    if model.loss.name == "log_loss":
-        z = out.z.astype(np.float64)
-        return -(Y * losses.log_sigmoid(z) + (1 - Y) * losses.log_sigmoid(-z)).sum(axis=1)
-    d = out.a.astype(np.float64) - Y
-    return np.einsum("ij,ij->i", d, d)
+    def on_batch_end(self, batch, logs):
+        # the batch's cost in scikit-learn's units, weighted by its rows as scikit-learn does
+        penalty = logs.get("penalty", 0.0)
+        cost = (logs["loss"] - penalty) * self.est._report_scale() + penalty / self.est._grad_scale
+        self.total += cost * logs["size"]
 
-
-def _inplace_backward_weighted(model, Y, w):
-    """Fill every layer's dW and db with the gradient of the weighted mean cost
-    sum_i w_i C_i / n, where w of shape (n_samples,) has mean 1 (w = 1 everywhere gives
-    exactly ``model.backward_pass(Y)``). As there, for the fused pairs delta(L) = (a - y) w / n."""
-    out = model.layers[-1]
-    w = w.astype(model.dtype)[:, None]
-    if model.fused:
-        delta = np.subtract(out.a, Y, out=out.scratch("delta", len(Y), model.n_outputs))
-        delta *= 1.0 / len(Y)
-        delta *= w
-        grad = out.backward_from_delta(delta)
-    else:
-        grad = out.backward(model.loss.gradient(out.a, Y) * w)
-    first = model._first_dense
-    for i in range(len(model.layers) - 2, first - 1, -1):  # the rest as Sequential._backward
-        grad = model.layers[i].backward(grad, need_grad_input=i > first)
-
-
-def _model_without_caches(model):
-    """A shallow copy of ``model`` whose layers share its parameters but not what the
-    last pass left in them (its input rows, z, a, delta, the work buffers): what a
-    pickle of a fitted estimator keeps. Unpickled, the layers allocate new buffers."""
-    model = copy.copy(model)
-    model.layers = [copy.copy(layer) for layer in model.layers]
-    for layer in model.layers:
-        if isinstance(layer, Dense):
-            layer._buffers = {}
-            layer.a_prev = layer.z = layer.a = layer.delta = None
-        else:
-            layer.mask = None
-    model.dense_layers = [layer for layer in model.layers if isinstance(layer, Dense)]
-    return model
+    def on_epoch_end(self, epoch, logs):
+        est, s, optimizer = self.est, self.s, self.est._optimizer
+        sgd = s["solver"] == "sgd"
+        est.n_iter_ += 1
+        est.t_ += self.n
+        est.loss_ = self.total / self.n
+        est.loss_curve_.append(est.loss_)
+        if self.val is not None:
+            score, val_loss = est._validate(*self.val)
+            est.validation_scores_.append(score)
+            est.validation_loss_curve_.append(val_loss)
+        est._update_no_improvement_count(s, self.val)
+        if sgd and s["learning_rate"] == "invscaling":
+            optimizer.learning_rate = s["learning_rate_init"] / (est.t_ + 1) ** s["power_t"]
+        if est._no_improvement_count > s["n_iter_no_change"]:
+            # not better than the last n_iter_no_change epochs by tol: stop, or with
+            # learning_rate="adaptive" (sgd) divide the learning rate by 5
+            if sgd and s["learning_rate"] == "adaptive" and optimizer.learning_rate > 1e-6:
+                optimizer.learning_rate /= 5.0
+                est._no_improvement_count = 0
+            else:
+                self.stopped = self.model.stop_training = True
 
 
 def _store_parameters(estimator, arguments):
@@ -241,34 +192,33 @@ class _BaseMLP(BaseEstimator):
 
     def _settings(self):
         """The parameters checked and normalised; raises InputError naming a bad one."""
-        solver = _one_of(self, "solver", SOLVERS,
+        solver = one_of("solver", self.solver, SOLVERS,
                          " (chainrule trains by mini-batch gradient descent: no 'lbfgs')"
                          if self.solver == "lbfgs" else "")
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral) \
-                    or self.batch_size < 1:
-                _fail("batch_size", "'auto' or a positive integer", self.batch_size)
+            if not is_integer(self.batch_size) or self.batch_size < 1:
+                fail("batch_size", "'auto' or a positive integer", self.batch_size)
         n_iter_no_change = self.n_iter_no_change
         if n_iter_no_change != np.inf:
-            n_iter_no_change = _positive_int(n_iter_no_change, "n_iter_no_change")
+            n_iter_no_change = positive_int("n_iter_no_change", n_iter_no_change)
         dtype = getattr(self.dtype, "__name__", self.dtype)  # "float32", np.float32 or np.dtype
         if str(dtype) not in DTYPES:
-            _fail("dtype", f"one of {list(DTYPES)}", self.dtype)
+            fail("dtype", f"one of {list(DTYPES)}", self.dtype)
         s = dict(
             hidden_layer_sizes=_hidden_layer_sizes(self.hidden_layer_sizes),
-            activation=_one_of(self, "activation", ACTIVATIONS),
+            activation=one_of("activation", self.activation, ACTIVATIONS),
             solver=solver,
             alpha=_real(self, "alpha", 0),
-            learning_rate=_one_of(self, "learning_rate", LEARNING_RATES),
+            learning_rate=one_of("learning_rate", self.learning_rate, LEARNING_RATES),
             learning_rate_init=_real(self, "learning_rate_init", 0, low_open=True),
             power_t=_real(self, "power_t", 0),
-            max_iter=_positive_int(self.max_iter, "max_iter"),
-            shuffle=_boolean(self, "shuffle"),
+            max_iter=positive_int("max_iter", self.max_iter),
+            shuffle=boolean("shuffle", self.shuffle),
             tol=_real(self, "tol", 0),
-            warm_start=_boolean(self, "warm_start"),
+            warm_start=boolean("warm_start", self.warm_start),
             momentum=_real(self, "momentum", 0, 1, high_open=True),
-            nesterovs_momentum=_boolean(self, "nesterovs_momentum"),
-            early_stopping=_boolean(self, "early_stopping"),
+            nesterovs_momentum=boolean("nesterovs_momentum", self.nesterovs_momentum),
+            early_stopping=boolean("early_stopping", self.early_stopping),
             validation_fraction=_real(self, "validation_fraction", 0, 1, high_open=True),
             beta_1=_real(self, "beta_1", 0, 1, high_open=True),
             beta_2=_real(self, "beta_2", 0, 1, high_open=True),
@@ -305,7 +255,7 @@ class _BaseMLP(BaseEstimator):
 
     def _seed(self):
         rs = self.random_state
-        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+        if is_integer(rs):
             return int(rs)
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
@@ -355,7 +305,7 @@ class _BaseMLP(BaseEstimator):
                           DataConversionWarning, stacklevel=3)
             y = y[:, 0]
         Y, example_weight = self._encode_targets(y, first, incremental, classes)
-        w = _sample_weight(sample_weight, len(X))
+        w = data.check_sample_weight(sample_weight, len(X))
         if example_weight is not None:
             w = example_weight if w is None else w * example_weight
         if w is not None and not w.sum() > 0:
@@ -374,7 +324,7 @@ class _BaseMLP(BaseEstimator):
             val = self._validation_set(validation_data)
         elif s["early_stopping"]:
             if s["validation_fraction"] == 0:
-                _fail("validation_fraction", "a number in (0, 1) with early_stopping=True",
+                fail("validation_fraction", "a number in (0, 1) with early_stopping=True",
                       self.validation_fraction)
             train, held = data.train_validation_split(len(X), s["validation_fraction"],
                                                       self.model_.rng, self._strata(Y))
@@ -404,81 +354,31 @@ class _BaseMLP(BaseEstimator):
             self._optimizer_settings = key
 
     def _run(self, s, X, Y, w, val, incremental):
-        """Epochs of mini-batch training, with scikit-learn's stopping rules."""
-        model, optimizer = self.model_, self._optimizer
-        n = len(X)
-        step = min(200 if self.batch_size == "auto" else self.batch_size, n)
-        sgd = s["solver"] == "sgd"
+        """Epochs of mini-batch training through chainrule's one loop (training.fit), with
+        example weights, scikit-learn's penalty and its stopping rules (``_Rules``)."""
+        step = min(200 if self.batch_size == "auto" else self.batch_size, len(X))
+        penalty = None
+        if s["alpha"] and s["solver"] != "adamw":
+            # scikit-learn's penalty (alpha / 2) ||W||^2 / n: gradient alpha W / n (times
+            # _grad_scale, to stay in proportion to chainrule's cost)
+            penalty = L2(s["alpha"], scale=self._grad_scale)
+        rules = _Rules(self, s, val, len(X))
         self.n_iter_ = 0
-        for _ in range(1 if incremental else s["max_iter"]):
-            order = model.rng.permutation(n) if s["shuffle"] else None
-            total = 0.0
-            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-                for start in range(0, n, step):
-                    rows = slice(start, start + step) if order is None else order[start:start + step]
-                    Xb = X[rows]
-                    total += self._step(s, Xb, Y[rows], None if w is None else w[rows]) * len(Xb)
-            self.n_iter_ += 1
-            self.t_ += n
-            self.loss_ = total / n
-            self.loss_curve_.append(self.loss_)
-            if val is not None:
-                score, val_loss = self._validate(*val)
-                self.validation_scores_.append(score)
-                self.validation_loss_curve_.append(val_loss)
-            self._update_no_improvement_count(s, val)
-            if sgd and s["learning_rate"] == "invscaling":
-                optimizer.learning_rate = s["learning_rate_init"] / (self.t_ + 1) ** s["power_t"]
-            if self._no_improvement_count > s["n_iter_no_change"]:
-                # not better than the last n_iter_no_change epochs by tol: stop, or with
-                # learning_rate="adaptive" (sgd) divide the learning rate by 5
-                if sgd and s["learning_rate"] == "adaptive" and optimizer.learning_rate > 1e-6:
-                    optimizer.learning_rate /= 5.0
-                    self._no_improvement_count = 0
-                else:
-                    break
-            if not incremental and self.n_iter_ == s["max_iter"]:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({s['max_iter']}) reached "
-                              "and the optimization hasn't converged yet.", ConvergenceWarning,
-                              stacklevel=4)
-        if s["early_stopping"] and self._best_parameters is not None:
-            for p, best in zip(model.parameters(), self._best_parameters, strict=True):
-                p[...] = best
-
-    def _step(self, s, Xb, Yb, wb):
-        """One optimizer step on a batch; returns its cost in loss_curve_'s units."""
-        model = self.model_
-        n_eff = len(Xb) if wb is None else float(wb.sum())
-        if n_eff == 0:
-            return 0.0  # every weight of this batch is zero: nothing to learn from
         try:
-            model.forward_pass(Xb, training=True)
-            if wb is None:
-                cost = model.cost(Yb)
-                model.backward_pass(Yb)
-            else:
-                w = wb * (len(Xb) / n_eff)  # mean 1: the weighted mean is sum w_i C_i / n
-                cost = float(np.dot(w, _example_costs(model, Yb))) / len(Xb)
-                _inplace_backward_weighted(model, Yb, w)
-            cost *= self._report_scale()
-            if s["alpha"] and s["solver"] != "adamw":
-                # scikit-learn's penalty (alpha / 2) ||W||^2 / n: gradient alpha W / n
-                # (times _grad_scale, to stay in proportion to chainrule's cost)
-                coef = self._grad_scale * s["alpha"] / n_eff
-                squares = 0.0
-                for layer in model.dense_layers:
-                    squares += float(np.vdot(layer.W, layer.W))
-                    layer.dW += coef * layer.W
-                cost += 0.5 * s["alpha"] * squares / n_eff
-            if not math.isfinite(cost):
-                raise FloatingPointError(f"the loss became {cost}")
-            self._optimizer.step(model.parameters(), model.gradients())
-        except FloatingPointError as exc:
+            training.fit(self.model_, X, Y, epochs=1 if incremental else s["max_iter"], batch_size=step,
+                         optimizer=self._optimizer, shuffle=s["shuffle"], callbacks=[rules],
+                         sample_weight=w, penalty=penalty)
+        except TrainingDivergedError as exc:
             raise TrainingDivergedError(
-                f"training diverged at epoch {self.n_iter_ + 1} ({exc}); scale the inputs (e.g. "
-                f"StandardScaler) or lower learning_rate_init (now {s['learning_rate_init']:g})"
-            ) from None
-        return cost
+                f"{exc}; scale the inputs (e.g. StandardScaler) or lower learning_rate_init "
+                f"(now {s['learning_rate_init']:g})") from None
+        if not incremental and not rules.stopped and self.n_iter_ == s["max_iter"]:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({s['max_iter']}) reached "
+                          "and the optimization hasn't converged yet.", ConvergenceWarning,
+                          stacklevel=4)
+        if s["early_stopping"] and self._best_parameters is not None:
+            for p, best in zip(self.model_.parameters(), self._best_parameters, strict=True):
+                p[...] = best
 
     def _update_no_improvement_count(self, s, val):
         """scikit-learn's rule: an epoch improves when the training loss drops by more than
@@ -519,7 +419,7 @@ class _BaseMLP(BaseEstimator):
         for i in range(0, len(Xv), CHUNK):
             self.model_.forward_pass(Xv[i:i + CHUNK], training=False)
             outputs.append(self._outputs_from_layer())
-            costs.append(_example_costs(self.model_, Yv[i:i + CHUNK]))
+            costs.append(self.model_.example_costs(Yv[i:i + CHUNK]))
         loss = float(np.average(np.concatenate(costs), weights=wv)) * self._report_scale()
         return float(self._score_outputs(np.concatenate(outputs), yv, wv)), loss
 
@@ -536,12 +436,6 @@ class _BaseMLP(BaseEstimator):
             self.model_.forward_pass(X[i:i + CHUNK], training=False)
             outputs.append(self._outputs_from_layer())
         return np.concatenate(outputs)
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # (object.__getstate__ returns __dict__ itself)
-        if "model_" in state:
-            state["model_"] = _model_without_caches(state["model_"])
-        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -657,7 +551,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     # --- targets ------------------------------------------------------------------------
 
     def _check_loss(self):
-        return _one_of(self, "loss", ("cross_entropy", "log_loss", "mse"))
+        return one_of("loss", self.loss, ("cross_entropy", "log_loss", "mse"))
 
     def _chainrule_loss(self, loss):
         if loss == "mse":
@@ -716,7 +610,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if cw is None:
             return None
         if not (isinstance(cw, dict) or (isinstance(cw, str) and cw == "balanced")):
-            _fail("class_weight", "None, 'balanced' or a dict {class label: weight}", cw)
+            fail("class_weight", "None, 'balanced' or a dict {class label: weight}", cw)
         if self._label_binarizer.y_type_.startswith("multilabel"):
             raise InputError("class_weight applies to single-label targets; received a multilabel y")
         if incremental and isinstance(cw, str):
@@ -731,7 +625,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"{self.classes_.tolist()}")
             per_class = np.array([float(cw.get(c, 1.0)) for c in self.classes_.tolist()])
             if not np.isfinite(per_class).all() or (per_class < 0).any():
-                _fail("class_weight", "a dict of finite non-negative weights", cw)
+                fail("class_weight", "a dict of finite non-negative weights", cw)
         else:
             present = np.unique(y)
             per_class = np.ones(len(self.classes_))
@@ -797,7 +691,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return r2_score(y, outputs[:, 0] if y.ndim == 1 else outputs, sample_weight=sample_weight)
 
     def _check_loss(self):
-        return _one_of(self, "loss", ("mse",))
+        return one_of("loss", self.loss, ("mse",))
 
     def _chainrule_loss(self, loss):
         return "mse"

@@ -752,6 +752,14 @@ def test_read_idx_on_mutated_files(data):
     array_or_data_format_error(data)
 
 
+def test_an_empty_shape_with_huge_other_dims_is_refused():
+    """Found by the test above: dims (369098753, 1, 3220176896, 0) of float64 hold 0
+    bytes, but no array has that shape; refused as a format error, not numpy's ValueError."""
+    data = b"\x00\x00\x0e\x04\x16\x00\x00\x01\x00\x00\x00\x01\xbf\xf0\x00\x00\x00\x00\x00\x00"
+    with pytest.raises(DataFormatError, match="larger than an array can be"):
+        datasets.read_idx(data)
+
+
 @pytest.mark.parametrize("data", SMALL_VALID)
 def test_read_idx_on_unmutated_files(data):
     np.testing.assert_array_equal(datasets.read_idx(data), datasets.read_idx(gzip.compress(data)))

@@ -117,11 +117,16 @@ DRIVER = textwrap.dedent('''
             cr.optimizers.SGD(0.05, momentum=0.9, nesterov=True), 0.0),
         "float32-sgd-tiny-last-batch": (
             net("float32"), X[:1000], y[:1000], cr.optimizers.SGD(0.05, momentum=0.9), 0.0),
+        # example weights, every fifth one zero: each rank sends weight * gradient
+        "float64-sgd-weighted": (net("float64"), X, y, cr.optimizers.SGD(0.05, momentum=0.9), 0.1),
     }
+    weights = {"float64-sgd-weighted":
+               np.random.default_rng(1).uniform(0, 2, len(X)) * (np.arange(len(X)) % 5 != 0)}
     histories = {}
     for name, (model, Xr, yr, optimizer, split) in runs.items():
         history = model.fit(Xr, yr, epochs=4, batch_size=37, optimizer=optimizer,
-                            validation_split=split, distributed=distributed)
+                            validation_split=split, distributed=distributed,
+                            sample_weight=weights.get(name))
         if rank == 0:
             np.savez(f"{out}-{name}.npz", *model.parameters())
             histories[name] = history.history
@@ -139,7 +144,8 @@ DRIVER = textwrap.dedent('''
 ''')
 
 NAMES = ("float64-sgd", "float32-adam", "float64-adam-dropout",
-         "float64-nesterov-dropout-tiny-last-batch", "float32-sgd-tiny-last-batch")
+         "float64-nesterov-dropout-tiny-last-batch", "float32-sgd-tiny-last-batch",
+         "float64-sgd-weighted")
 
 
 @pytest.fixture(scope="module")
