@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from ._checks import non_negative_int
 from .errors import InputError
 from .optimizers import Optimizer, Schedule
 
@@ -96,8 +97,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
                  restore_best_weights=True):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise InputError(f"patience must be a non-negative integer; received patience={patience!r}")
+        patience = non_negative_int("patience", patience)
         if mode not in ("auto", "min", "max"):
             raise InputError(f"mode must be one of ['auto', 'max', 'min']; received mode={mode!r}")
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))

@@ -19,13 +19,7 @@ over examples become matrix products.
 import numpy as np
 
 from . import activations, initializers, kernels
-from .errors import InputError
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be a positive integer; received {name}={value!r}")
-    return int(value)
+from ._checks import number, positive_int
 
 
 class Dense:
@@ -43,8 +37,8 @@ class Dense:
     """
 
     def __init__(self, in_features, out_features, activation=None, init="auto", seed=None):
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
         self.activation = activations.get(activation)
         self.init = initializers.default_for(self.activation.name) if init == "auto" else init
         self.seed = seed
@@ -164,10 +158,7 @@ class Dropout:
     """
 
     def __init__(self, rate):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) \
-                or not 0.0 <= float(rate) < 1.0:
-            raise InputError(f"rate must be a number in [0, 1); received rate={rate!r}")
-        self.rate = float(rate)
+        self.rate = number("rate", rate, 0.0, 1.0, high_open=True)
         self.rng = np.random.default_rng()
         self.mask = None
 

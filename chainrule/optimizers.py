@@ -19,23 +19,8 @@ import operator
 import numpy as np
 
 from . import kernels
+from ._checks import number
 from .errors import InputError
-
-
-def _number(name, value, low=None, high=None, low_open=False, high_open=False):
-    """A float checked against [low, high] (open ends where asked); any real number type."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value):
-        raise InputError(f"{name} must be a finite number; received {name}={value!r}")
-    value = float(value)
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        span = f"{left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{right}"
-        raise InputError(f"{name} must be in {span}; received {name}={value!r}")
-    return value
 
 
 # --- learning-rate schedules --------------------------------------------------------
@@ -68,9 +53,9 @@ class StepDecay(Schedule):
     """lr = initial_learning_rate * gamma ** floor(step / step_size)."""
 
     def __init__(self, initial_learning_rate, step_size, gamma=0.1):
-        self.initial_learning_rate = _number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
-        self.step_size = int(_number("step_size", step_size, 1))
-        self.gamma = _number("gamma", gamma, 0, 1, low_open=True)
+        self.initial_learning_rate = number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
+        self.step_size = int(number("step_size", step_size, 1))
+        self.gamma = number("gamma", gamma, 0, 1, low_open=True)
 
     def __call__(self, step):
         return self.initial_learning_rate * self.gamma ** (step // self.step_size)
@@ -80,9 +65,9 @@ class ExponentialDecay(Schedule):
     """lr = initial_learning_rate * decay_rate ** (step / decay_steps)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate):
-        self.initial_learning_rate = _number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
-        self.decay_steps = _number("decay_steps", decay_steps, 0, low_open=True)
-        self.decay_rate = _number("decay_rate", decay_rate, 0, 1, low_open=True)
+        self.initial_learning_rate = number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
+        self.decay_steps = number("decay_steps", decay_steps, 0, low_open=True)
+        self.decay_rate = number("decay_rate", decay_rate, 0, 1, low_open=True)
 
     def __call__(self, step):
         return self.initial_learning_rate * self.decay_rate ** (step / self.decay_steps)
@@ -92,9 +77,9 @@ class CosineDecay(Schedule):
     """lr = initial * (alpha + (1 - alpha) (1 + cos(pi t)) / 2), t = min(step, decay_steps) / decay_steps."""
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0):
-        self.initial_learning_rate = _number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
-        self.decay_steps = _number("decay_steps", decay_steps, 0, low_open=True)
-        self.alpha = _number("alpha", alpha, 0, 1)
+        self.initial_learning_rate = number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
+        self.decay_steps = number("decay_steps", decay_steps, 0, low_open=True)
+        self.alpha = number("alpha", alpha, 0, 1)
 
     def __call__(self, step):
         t = min(step, self.decay_steps) / self.decay_steps
@@ -106,7 +91,7 @@ def _learning_rate(value):
         return Schedule.from_config(value)
     if isinstance(value, Schedule) or (callable(value) and not isinstance(value, type)):
         return value
-    return _number("learning_rate", value, 0, low_open=True)
+    return number("learning_rate", value, 0, low_open=True)
 
 
 # --- optimizers ---------------------------------------------------------------------
@@ -139,7 +124,7 @@ class Optimizer:
 
     def __init__(self, learning_rate, clip_norm=None):
         self.learning_rate = _learning_rate(learning_rate)
-        self.clip_norm = None if clip_norm is None else _number("clip_norm", clip_norm, 0, low_open=True)
+        self.clip_norm = None if clip_norm is None else number("clip_norm", clip_norm, 0, low_open=True)
         self.iterations = 0
         self.state = {}  # name -> list of arrays aligned with the parameters
         self._forget_buffers()
@@ -272,11 +257,11 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clip_norm=None):
         super().__init__(learning_rate, clip_norm)
-        self.momentum = _number("momentum", momentum, 0, 1, high_open=True)
+        self.momentum = number("momentum", momentum, 0, 1, high_open=True)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
             raise InputError("nesterov=True needs momentum > 0; received momentum=0.0")
-        self.weight_decay = _number("weight_decay", weight_decay, 0)
+        self.weight_decay = number("weight_decay", weight_decay, 0)
 
     @property
     def slots(self):
@@ -315,10 +300,10 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
                  clip_norm=None):
         super().__init__(learning_rate, clip_norm)
-        self.beta_1 = _number("beta_1", beta_1, 0, 1, high_open=True)
-        self.beta_2 = _number("beta_2", beta_2, 0, 1, high_open=True)
-        self.epsilon = _number("epsilon", epsilon, 0, low_open=True)
-        self.weight_decay = _number("weight_decay", weight_decay, 0)
+        self.beta_1 = number("beta_1", beta_1, 0, 1, high_open=True)
+        self.beta_2 = number("beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon = number("epsilon", epsilon, 0, low_open=True)
+        self.weight_decay = number("weight_decay", weight_decay, 0)
 
     slots = ("m", "v")
 
@@ -374,10 +359,10 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, weight_decay=0.0,
                  clip_norm=None):
         super().__init__(learning_rate, clip_norm)
-        self.rho = _number("rho", rho, 0, 1, high_open=True)
-        self.momentum = _number("momentum", momentum, 0, 1, high_open=True)
-        self.epsilon = _number("epsilon", epsilon, 0, low_open=True)
-        self.weight_decay = _number("weight_decay", weight_decay, 0)
+        self.rho = number("rho", rho, 0, 1, high_open=True)
+        self.momentum = number("momentum", momentum, 0, 1, high_open=True)
+        self.epsilon = number("epsilon", epsilon, 0, low_open=True)
+        self.weight_decay = number("weight_decay", weight_decay, 0)
 
     @property
     def slots(self):
