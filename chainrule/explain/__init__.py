@@ -35,10 +35,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import data
-from .errors import InputError, InputTypeError
-from .layers import Dropout
-from .network import Sequential
+from .. import data
+from ..errors import InputError, InputTypeError
+from ..layers import Dropout
+from ..network import Sequential
 
 # A path listing is built for at most this many paths (max_paths=None lists them all).
 MAX_LISTED_PATHS = 1_000_000
