@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import data
+from .._checks import fail
 from ..errors import InputError
 from .common import float64_copy, integer_in
 
@@ -129,7 +130,7 @@ def gradient_noise(model, X, y, batch_sizes=(1, 10, 100, None), n_batches=20, se
     Y, _ = data.check_targets(y, len(X), m.n_outputs, m.loss.name, np.float64)
     n = len(X)
     if isinstance(batch_sizes, (str, bytes)) or not hasattr(batch_sizes, "__iter__") or not list(batch_sizes):
-        raise InputError(f"batch_sizes must be a non-empty list of batch sizes; received batch_sizes={batch_sizes!r}")
+        fail("batch_sizes", "a non-empty list of batch sizes", batch_sizes)
     sizes = [n if b is None else integer_in("batch_sizes", b, 1, n, "examples per batch, or None for all")
              for b in batch_sizes]
     n_batches = integer_in("n_batches", n_batches, 1, 10**6, "mini-batches per size")

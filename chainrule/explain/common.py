@@ -12,7 +12,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import data
-from ..errors import InputError, InputTypeError
+from .._checks import fail, is_integer
+from ..errors import InputTypeError
 from ..layers import Dropout
 from ..network import Sequential
 
@@ -60,8 +61,8 @@ def float64_forward(model, x, y):
 
 def integer_in(name, value, low, high, why):
     """``value`` as an int in [low, high]; ``why`` says in the message what it counts."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise InputError(f"{name} must be an integer in [{low}, {high}] ({why}); received {name}={value!r}")
+    if not is_integer(value) or not low <= value <= high:
+        fail(name, f"an integer in [{low}, {high}] ({why})", value)
     return int(value)
 
 

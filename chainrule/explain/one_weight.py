@@ -8,8 +8,7 @@ arguments, adds the two independent values and writes the text.
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
+from .._checks import fail, number
 from ..errors import InputError
 from .common import architecture, dropout_notes, float64_forward, integer_in
 from .paths import MAX_LISTED_PATHS, count_paths, example_chain, path_legend, path_stages
@@ -127,7 +126,7 @@ def _check_parameter(m, layer, j, k, bias):
     j = integer_in("j", j, 0, d.out_features - 1, f"a neuron of layer {layer}")
     if bias:
         if k is not None:
-            raise InputError(f"k must be None when bias=True (a bias has no input neuron); received k={k!r}")
+            fail("k", "None when bias=True (a bias has no input neuron)", k)
     elif k is None:
         raise InputError("k must be given for a weight (the input neuron), or pass bias=True for the bias b_j")
     else:
@@ -185,8 +184,7 @@ def chain(model, x, y, layer, j, k=None, bias=False, max_paths=10, eps=1e-5):
     layer, j, k = _check_parameter(m, layer, j, k, bias)
     if max_paths is not None:
         max_paths = integer_in("max_paths", max_paths, 1, MAX_LISTED_PATHS, "paths listed per example; None for all")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or not 0 < eps < 1:
-        raise InputError(f"eps must be a number in (0, 1); received eps={eps!r}")
+    eps = number("eps", eps, 0, 1, low_open=True, high_open=True)
     stages = path_stages(m, layer, j)
     n_paths = count_paths(m, stages)
     if max_paths is None and n_paths > MAX_LISTED_PATHS:
