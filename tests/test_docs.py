@@ -1,4 +1,4 @@
-"""The docs run: every ```python block of every docs/*.md page is executed, in order, in
+"""The docs run: every ```python block of every docs/*.md page and of the README is executed, in order, in
 one namespace per page, in a temporary working folder; every `chainrule ...` command
 shown in a ```bash block must parse; every public name is in the API reference.
 
@@ -15,8 +15,9 @@ import pytest
 import chainrule
 from chainrule.cli import build_parser
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]  # the docs, and the README's own examples
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.S | re.M)
 
 
@@ -51,7 +52,11 @@ def test_there_are_pages():
             "howto-estimators.md", "howto-report.md"} <= names
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=lambda p: p.name)
+def page_id(page):
+    return str(page.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=page_id)
 def test_python_examples_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": f"docs_{page.stem}"}
@@ -62,7 +67,7 @@ def test_python_examples_run(page, tmp_path, monkeypatch):
             raise AssertionError(f"the code block at {page.name} line {line} raised {exc!r}") from exc
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "bash")], ids=lambda p: p.name)
+@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "bash")], ids=page_id)
 def test_shell_commands_parse(page):
     parser = build_parser()
     for line, code in blocks(page, "bash"):
