@@ -2,8 +2,8 @@
 chainrule/ (at module level and inside functions) is an edge of a graph of modules.
 
 Two rules are checked: no face imports another face (only the command line, the one
-dispatcher, imports the others), and the graph has no cycles. Tiers of the core can be
-added to FACES' side of this file as further rules over the same graph.
+dispatcher, imports the others), and the graph has no cycles. Rules for the tiers of the
+core can be written over the same graph (``import_graph``).
 """
 
 import ast
