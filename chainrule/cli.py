@@ -364,7 +364,8 @@ def _add_model_command(commands, name, help, description, dataset_help):
     p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
     p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
                    help=f"{dataset_help} (default: digits)")
-    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR", help="folder holding the MNIST-format files")
+    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
+                   help="folder holding the MNIST-format files")
     return p
 
 
@@ -382,7 +383,8 @@ def build_parser():
     p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
                    help="folder holding the MNIST-format files (default: $CHAINRULE_DATA/NAME, "
                    "else a cache folder, downloading them there if missing)")
-    p.add_argument("--hidden", type=_flag(settings_text.hidden_sizes), default=DEFAULTS.hidden, metavar="SIZES",
+    p.add_argument("--hidden", type=_flag(settings_text.hidden_sizes), default=DEFAULTS.hidden,
+                   metavar="SIZES",
                    help="hidden layer sizes, comma-separated; '' or 0 for none (default: 128,64)")
     p.add_argument("--activation", choices=recipes.HIDDEN_ACTIVATIONS, default=DEFAULTS.activation,
                    help="activation of the hidden layers (default: relu)")
@@ -399,15 +401,17 @@ def build_parser():
     p.add_argument("--schedule", choices=recipes.SCHEDULES, default=DEFAULTS.schedule,
                    help="learning rate over the run: constant, or cosine decay from --lr to 0 "
                    "(default: constant)")
-    p.add_argument("--batch-size", type=_flag(settings_text.positive_integer), default=DEFAULTS.batch_size, metavar="N",
-                   help="examples per gradient step (default: 32)")
-    p.add_argument("--epochs", type=_flag(settings_text.positive_integer), default=DEFAULTS.epochs, metavar="N",
-                   help="passes over the training data (default: 20)")
+    p.add_argument("--batch-size", type=_flag(settings_text.positive_integer),
+                   default=DEFAULTS.batch_size, metavar="N", help="examples per gradient step (default: 32)")
+    p.add_argument("--epochs", type=_flag(settings_text.positive_integer), default=DEFAULTS.epochs,
+                   metavar="N", help="passes over the training data (default: 20)")
     p.add_argument("--seed", type=_flag(settings_text.non_negative_integer), default=DEFAULTS.seed,
                    help="seed of the initial weights, shuffling and dropout (default: 0)")
-    p.add_argument("--dropout", type=_flag(settings_text.fraction), default=DEFAULTS.dropout, metavar="RATE",
+    p.add_argument("--dropout", type=_flag(settings_text.fraction), default=DEFAULTS.dropout,
+                   metavar="RATE",
                    help="share of each hidden layer's outputs dropped in training (default: 0)")
-    p.add_argument("--validation-split", type=_flag(settings_text.fraction), default=DEFAULTS.validation_split, metavar="FRACTION",
+    p.add_argument("--validation-split", type=_flag(settings_text.fraction),
+                   default=DEFAULTS.validation_split, metavar="FRACTION",
                    help="share of the training data held out to report validation "
                    "accuracy after every epoch (default: 0)")
     p.add_argument("--dtype", choices=recipes.DTYPES, default=DEFAULTS.dtype,
@@ -489,7 +493,8 @@ def build_parser():
                    "model trained on the data set in a moment)")
     p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
                    help="the data set to draw, train and inspect on (default: digits)")
-    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR", help="folder holding the MNIST-format files")
+    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
+                   help="folder holding the MNIST-format files")
     p.add_argument("--models-dir", default="models", metavar="DIR",
                    help="the only folder the page loads models from and saves them to; created "
                    "if missing (default: models)")

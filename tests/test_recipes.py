@@ -88,7 +88,8 @@ def test_a_mapping_is_required_and_every_recipe_is_checked():
 def test_build_model_follows_the_recipe():
     r = Recipe(hidden=(32, 16), activation="tanh", loss="log_loss", dropout=0.25, seed=3, dtype="float64")
     model = r.build_model(64, 10)
-    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
     assert [d.activation.name for d in model.dense_layers] == ["tanh", "tanh", "sigmoid"]
     assert [d.W.shape for d in model.dense_layers] == [(32, 64), (16, 32), (10, 16)]
     assert model.layers[1].rate == 0.25 and model.classifier and model.loss.name == "log_loss"
@@ -102,9 +103,11 @@ def test_build_model_follows_the_recipe():
 def test_build_model_without_hidden_layers_and_its_checks():
     model = Recipe(hidden=(), loss="mse").build_model(4, 3)
     assert describe(model) == "4 -> 3 sigmoid; loss mse; 15 parameters (float32)"
-    with pytest.raises(cr.InputError, match=re.escape("n_classes must be a positive integer; received n_classes=0")):
+    with pytest.raises(cr.InputError, match=re.escape("n_classes must be a positive integer; "
+                                                      "received n_classes=0")):
         Recipe().build_model(4, 0)
-    with pytest.raises(cr.InputError, match=re.escape("n_features must be a positive integer; received n_features=4.0")):
+    with pytest.raises(cr.InputError, match=re.escape("n_features must be a positive integer; "
+                                                      "received n_features=4.0")):
         Recipe().build_model(4.0, 3)
 
 
@@ -137,7 +140,8 @@ def test_a_cosine_schedule_spans_the_steps_of_the_run(n_train, batch_size, epoch
     assert schedule.decay_steps == steps and schedule.initial_learning_rate == 0.1
     adam = Recipe(schedule="cosine", optimizer="adam", lr=None).build_optimizer(n_train).learning_rate
     assert adam.initial_learning_rate == 0.001  # Adam's own default, decayed
-    with pytest.raises(cr.InputError, match=re.escape("n_train must be a positive integer; received n_train=None")):
+    with pytest.raises(cr.InputError, match=re.escape("n_train must be a positive integer; "
+                                                      "received n_train=None")):
         r.build_optimizer(None)
 
 
