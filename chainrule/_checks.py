@@ -18,8 +18,12 @@ from .errors import InputError
 
 
 def fail(name, allowed, value):
-    """Raise InputError: ``{name} must be {allowed}; received {name}={value!r}``."""
-    raise InputError(f"{name} must be {allowed}; received {name}={value!r}")
+    """Raise InputError: ``{name} must be {allowed}; received {name}={value!r}``. The error's
+    ``allowed`` is the text of the rule, which chainrule.settings_text words again for a
+    value given as text (``must be a positive integer; received '2.5'``)."""
+    error = InputError(f"{name} must be {allowed}; received {name}={value!r}")
+    error.allowed = allowed
+    raise error
 
 
 def _is_bool(value):
@@ -59,14 +63,27 @@ def interval(low=-math.inf, high=math.inf, low_open=False, high_open=False):
     return f"{left}{low:g}, {high:g}{right}"
 
 
-def number(name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
+def number(name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False,
+           allow_none=False):
     """``value`` as a finite float in the interval from ``low`` to ``high`` (closed
-    ends unless ``low_open`` / ``high_open``)."""
+    ends unless ``low_open`` / ``high_open``), or None where ``allow_none``."""
+    if value is None and allow_none:
+        return None
     ok = is_number(value) and math.isfinite(value) \
         and not (value <= low if low_open else value < low) \
         and not (value >= high if high_open else value > high)
     if not ok:
-        fail(name, f"a number in {interval(low, high, low_open, high_open)}", value)
+        fail(name, f"a number in {interval(low, high, low_open, high_open)}"
+             + (" or None" if allow_none else ""), value)
+    return float(value)
+
+
+def positive_number(name, value, allow_none=False):
+    """``value`` as a finite float > 0 (or None where ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if not is_number(value) or not math.isfinite(value) or value <= 0:
+        fail(name, "a positive number" + (" or None" if allow_none else ""), value)
     return float(value)
 
 

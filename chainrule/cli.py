@@ -8,7 +8,7 @@ status 2, never a traceback; Ctrl-C ends it with status 130.
 """
 
 import argparse
-import math
+import dataclasses
 import signal
 import sys
 import time
@@ -16,26 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, datasets, optimizers
-from .errors import ChainruleError, InputError
-from .saving import load
-from .layers import Dense, Dropout
-from .data import DTYPES
-from .network import Sequential
+from . import __version__, datasets, recipes, settings_text
 from .callbacks import LambdaCallback
+from .errors import ChainruleError, InputError
+from .recipes import Recipe, describe
+from .saving import load
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
-
-HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")
-# The output layer of each loss: softmax with cross-entropy; sigmoid outputs with the
-# log-loss, and with the quadratic cost as in Nielsen's book.
-OUTPUT_ACTIVATIONS = {"cross_entropy": "softmax", "log_loss": "sigmoid", "mse": "sigmoid"}
-# SGD's learning rate when --lr is not given (the library's 0.01 is slow here): 0.1
-# reaches about 97% on digits in 20 epochs; the quadratic cost's larger gradients need
-# 0.01, else its ReLUs die and accuracy stays at 10%. The other optimizers keep their own.
-SGD_LEARNING_RATES = {"cross_entropy": 0.1, "log_loss": 0.1, "mse": 0.01}
-SGD_MOMENTUM = 0.9
+DEFAULTS = Recipe()  # the defaults of train's options
 
 
 class _UsageError(Exception):
@@ -51,129 +40,43 @@ class _Parser(argparse.ArgumentParser):
 
 # --- flag values ------------------------------------------------------------------
 
-def _number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number; received {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number; received {text!r}")
-    return value
-
-
-def _positive_number(text):
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number; received {text!r}")
-    return value
-
-
-def _fraction(text):
-    """A number in [0, 1)."""
-    value = _number(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1); received {text!r}")
-    return value
-
-
-def _integer(text, low, what):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {what}; received {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be {what}; received {text!r}")
-    return value
-
-
-def _positive_integer(text):
-    return _integer(text, 1, "a positive integer")
-
-
-def _seed(text):
-    return _integer(text, 0, "a non-negative integer")
-
-
-def _hidden_sizes(text):
-    """'128,64' -> (128, 64); '' or '0' -> () for a network without hidden layers."""
-    if text.strip() in ("", "0"):
-        return ()
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        sizes = (0,)
-    if min(sizes) < 1:
-        raise argparse.ArgumentTypeError(
-            "must be positive layer sizes separated by commas, such as 128,64 "
-            f"(or '' for no hidden layer); received {text!r}"
-        )
-    return sizes
+def _flag(read):
+    """The argparse type of a chainrule.settings_text reader: its InputError becomes
+    argparse's "argument --NAME: must be ...; received '...'"."""
+    def convert(text):
+        try:
+            return read(text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = read.__name__
+    return convert
 
 
 def _port(text):
-    value = _integer(text, 0, "an integer in [0, 65535]")
-    if value > 65535:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be an integer in [0, 65535]; received {text!r}")
     return value
 
 
-def _folder(text):
-    if not Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"no such folder: {text!r}")
-    return text
+def _weight(text):
+    """'L:J,K' -> (L, J, K) for the weight w_jk of layer L; 'L:J' -> (L, J, None) for the bias b_j."""
+    try:
+        layer, _, rest = text.partition(":")
+        parts = [int(p) for p in rest.split(",")]
+        if not rest or len(parts) > 2:
+            raise ValueError
+        return (int(layer), parts[0], parts[1] if len(parts) == 2 else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be L:J,K for the weight from neuron K to neuron J of layer L, or L:J for the "
+            f"bias of neuron J; received {text!r}") from None
 
 
 # --- the commands -----------------------------------------------------------------
-
-def build_model(n_features, n_classes, args):
-    """The Sequential that --hidden, --activation, --dropout, --loss, --seed and --dtype describe."""
-    sizes = [n_features, *args.hidden]
-    layers = []
-    for n_in, n_out in zip(sizes, sizes[1:]):
-        layers.append(Dense(n_in, n_out, activation=args.activation))
-        if args.dropout > 0:
-            layers.append(Dropout(args.dropout))
-    layers.append(Dense(sizes[-1], n_classes, activation=OUTPUT_ACTIVATIONS[args.loss]))
-    return Sequential(layers, loss=args.loss, seed=args.seed, dtype=args.dtype, classifier=True)
-
-
-def build_optimizer(args, n_train=None):
-    """The optimizer of --optimizer, --lr, --momentum and --schedule (see SGD_LEARNING_RATES);
-    a cosine schedule decays the rate to 0 over the steps of the whole run, which takes
-    ``n_train``, the number of training examples."""
-    settings = {}
-    if args.lr is not None:
-        settings["learning_rate"] = args.lr
-    elif args.optimizer == "sgd":
-        settings["learning_rate"] = SGD_LEARNING_RATES[args.loss]
-    if args.schedule == "cosine":
-        lr = settings.get("learning_rate", optimizers.OPTIMIZERS[args.optimizer]().learning_rate)
-        n_fit = n_train - round(args.validation_split * n_train)
-        steps = args.epochs * math.ceil(n_fit / args.batch_size)
-        settings["learning_rate"] = optimizers.CosineDecay(lr, decay_steps=steps)
-    if args.momentum is not None:
-        if args.optimizer not in ("sgd", "rmsprop"):
-            raise InputError(
-                f"--momentum applies to sgd and rmsprop; {args.optimizer} has none "
-                "(its beta_1 plays that part)"
-            )
-        settings["momentum"] = args.momentum
-    elif args.optimizer == "sgd":
-        settings["momentum"] = SGD_MOMENTUM
-    return optimizers.OPTIMIZERS[args.optimizer](**settings)
-
-
-def describe(model):
-    """'64 -> 128 relu -> 10 softmax; loss cross_entropy; 9,610 parameters (float32)'."""
-    parts = [str(model.n_features)]
-    for layer in model.layers:
-        if isinstance(layer, Dense):
-            parts.append(f"{layer.out_features} {layer.activation.name}")
-        else:
-            parts.append(f"dropout {layer.rate:g}")
-    return (f"{' -> '.join(parts)}; loss {model.loss.name}; "
-            f"{model.n_parameters():,} parameters ({model.dtype})")
-
 
 def _print_results(split, loss, accuracy=None):
     print(f"{split} loss: {loss:.4f}")
@@ -204,7 +107,7 @@ class _StopOnInterrupt:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _fit(model, X, y, optimizer, args, resume=None, root=True):
+def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
     """Train with the progress bar unless --quiet: (History, training examples, seconds, interrupted).
     With --distributed, only rank 0 (``root``) shows the bar and writes the JSON log."""
     seen = {}  # the number of training examples, after the validation split
@@ -223,8 +126,7 @@ def _fit(model, X, y, optimizer, args, resume=None, root=True):
         # Under mpiexec, Ctrl-C ends the whole job (mpiexec kills the ranks): the checkpoint
         # is the way to continue, so the first Ctrl-C does not wait for the end of a batch.
         with _StopOnInterrupt(model, enabled=not args.distributed) as guard:
-            history = model.fit(X, y, epochs=args.epochs, batch_size=args.batch_size,
-                                optimizer=optimizer, validation_split=args.validation_split,
+            history = model.fit(X, y, optimizer=optimizer, **recipe.fit_arguments(),
                                 callbacks=callbacks, checkpoint=args.checkpoint, resume=resume,
                                 distributed=args.distributed)
     except BaseException:
@@ -245,16 +147,24 @@ def _fit(model, X, y, optimizer, args, resume=None, root=True):
     return history, seen["samples"], time.perf_counter() - start, guard.interrupted
 
 
-def _resumed(args):
-    """The model and optimizer of the checkpoint --resume names; its batch size and
-    validation split replace the flags, so that the run continues as it began."""
+def _recipe(args):
+    """The Recipe of train's options."""
+    if args.momentum is not None and args.optimizer not in recipes.MOMENTUM_OPTIMIZERS:
+        raise InputError(f"--momentum applies to {' and '.join(recipes.MOMENTUM_OPTIMIZERS)}; "
+                         f"{args.optimizer} has none (its beta_1 plays that part)")
+    return Recipe.from_mapping({name: getattr(args, name) for name in recipes.FIELDS})
+
+
+def _resumed(path, recipe):
+    """The model, optimizer and recipe of the checkpoint at ``path``: its batch size and
+    validation split replace those of ``recipe``, so that the run continues as it began."""
     from . import checkpoint
 
-    info = checkpoint.read_checkpoint(args.resume)[0]
-    model = load(args.resume)
-    args.batch_size = info["run"]["batch_size"]
-    args.validation_split = info["run"]["validation_split"]
-    return model, checkpoint.optimizer_from(info)
+    info = checkpoint.read_checkpoint(path)[0]
+    model = load(path)
+    recipe = dataclasses.replace(recipe, batch_size=info["run"]["batch_size"],
+                                 validation_split=info["run"]["validation_split"])
+    return model, checkpoint.optimizer_from(info), recipe
 
 
 def train(args):
@@ -267,15 +177,16 @@ def train(args):
     output = Path(args.output)
     if output.is_dir() or not output.resolve().parent.is_dir():
         raise InputError(f"--output must be a file in an existing folder; received {args.output!r}")
+    recipe = _recipe(args)
     (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     if args.resume:
-        model, optimizer = _resumed(args)
+        model, optimizer, recipe = _resumed(args.resume, recipe)
     else:
-        model = build_model(X_train.shape[1], n_classes, args)
-        optimizer = build_optimizer(args, len(X_train))
+        model = recipe.build_model(X_train.shape[1], n_classes)
+        optimizer = recipe.build_optimizer(len(X_train))
     done_before = len(model.history.epoch) if model.history is not None else 0
-    history, samples, seconds, interrupted = _fit(model, X_train, y_train, optimizer, args,
+    history, samples, seconds, interrupted = _fit(model, X_train, y_train, optimizer, recipe, args,
                                                   resume=args.resume, root=root)
     if not root:
         return
@@ -291,8 +202,8 @@ def train(args):
           f"examples, {X_train.shape[1]} features, {n_classes} classes)")
     print(f"network: {describe(model)}")
     processes = f", {comm.Get_size()} MPI processes" if args.distributed else ""
-    print(f"training: {epochs} epochs of {optimizer!r}, batch size {args.batch_size}, "
-          f"seed {args.seed}{processes}")
+    print(f"training: {epochs} epochs of {optimizer!r}, batch size {recipe.batch_size}, "
+          f"seed {recipe.seed}{processes}")
     print(f"time: {seconds:.2f} s ({(epochs - done_before) * samples / seconds:,.0f} examples/s)")
     if "val_loss" in history:
         _print_results("validation", history["val_loss"][-1],
@@ -383,20 +294,6 @@ def report_command(args):
         print(f"image: {png}")
 
 
-def _weight(text):
-    """'L:J,K' -> (L, J, K) for the weight w_jk of layer L; 'L:J' -> (L, J, None) for the bias b_j."""
-    try:
-        layer, _, rest = text.partition(":")
-        parts = [int(p) for p in rest.split(",")]
-        if not rest or len(parts) > 2:
-            raise ValueError
-        return (int(layer), parts[0], parts[1] if len(parts) == 2 else None)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be L:J,K for the weight from neuron K to neuron J of layer L, or L:J for the "
-            f"bias of neuron J; received {text!r}") from None
-
-
 def explain_command(args):
     from . import explain
 
@@ -467,7 +364,8 @@ def _add_model_command(commands, name, help, description, dataset_help):
     p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
     p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
                    help=f"{dataset_help} (default: digits)")
-    p.add_argument("--data-dir", type=_folder, metavar="DIR", help="folder holding the MNIST-format files")
+    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
+                   help="folder holding the MNIST-format files")
     return p
 
 
@@ -482,38 +380,41 @@ def build_parser():
                             "report its test accuracy and save it.")
     p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
                    help="the data set (default: digits, bundled with scikit-learn)")
-    p.add_argument("--data-dir", type=_folder, metavar="DIR",
+    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
                    help="folder holding the MNIST-format files (default: $CHAINRULE_DATA/NAME, "
                    "else a cache folder, downloading them there if missing)")
-    p.add_argument("--hidden", type=_hidden_sizes, default=(128, 64), metavar="SIZES",
+    p.add_argument("--hidden", type=_flag(settings_text.hidden_sizes), default=DEFAULTS.hidden,
+                   metavar="SIZES",
                    help="hidden layer sizes, comma-separated; '' or 0 for none (default: 128,64)")
-    p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu",
+    p.add_argument("--activation", choices=recipes.HIDDEN_ACTIVATIONS, default=DEFAULTS.activation,
                    help="activation of the hidden layers (default: relu)")
-    p.add_argument("--loss", choices=tuple(OUTPUT_ACTIVATIONS), default="cross_entropy",
+    p.add_argument("--loss", choices=recipes.LOSSES, default=DEFAULTS.loss,
                    help="cross_entropy (softmax outputs), log_loss or mse (sigmoid outputs) "
                    "(default: cross_entropy)")
-    p.add_argument("--optimizer", choices=tuple(optimizers.OPTIMIZERS), default="sgd",
+    p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, default=DEFAULTS.optimizer,
                    help="the update rule (default: sgd)")
-    p.add_argument("--lr", type=_positive_number, metavar="RATE",
+    p.add_argument("--lr", type=_flag(settings_text.positive_number), metavar="RATE",
                    help="learning rate (default: 0.1 for sgd, 0.01 for sgd with --loss mse, "
                    "0.001 for the others)")
-    p.add_argument("--momentum", type=_fraction,
+    p.add_argument("--momentum", type=_flag(settings_text.fraction),
                    help="momentum of sgd or rmsprop, in [0, 1) (default: 0.9 for sgd, 0 for rmsprop)")
-    p.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+    p.add_argument("--schedule", choices=recipes.SCHEDULES, default=DEFAULTS.schedule,
                    help="learning rate over the run: constant, or cosine decay from --lr to 0 "
                    "(default: constant)")
-    p.add_argument("--batch-size", type=_positive_integer, default=32, metavar="N",
-                   help="examples per gradient step (default: 32)")
-    p.add_argument("--epochs", type=_positive_integer, default=20, metavar="N",
-                   help="passes over the training data (default: 20)")
-    p.add_argument("--seed", type=_seed, default=0,
+    p.add_argument("--batch-size", type=_flag(settings_text.positive_integer),
+                   default=DEFAULTS.batch_size, metavar="N", help="examples per gradient step (default: 32)")
+    p.add_argument("--epochs", type=_flag(settings_text.positive_integer), default=DEFAULTS.epochs,
+                   metavar="N", help="passes over the training data (default: 20)")
+    p.add_argument("--seed", type=_flag(settings_text.non_negative_integer), default=DEFAULTS.seed,
                    help="seed of the initial weights, shuffling and dropout (default: 0)")
-    p.add_argument("--dropout", type=_fraction, default=0.0, metavar="RATE",
+    p.add_argument("--dropout", type=_flag(settings_text.fraction), default=DEFAULTS.dropout,
+                   metavar="RATE",
                    help="share of each hidden layer's outputs dropped in training (default: 0)")
-    p.add_argument("--validation-split", type=_fraction, default=0.0, metavar="FRACTION",
+    p.add_argument("--validation-split", type=_flag(settings_text.fraction),
+                   default=DEFAULTS.validation_split, metavar="FRACTION",
                    help="share of the training data held out to report validation "
                    "accuracy after every epoch (default: 0)")
-    p.add_argument("--dtype", choices=DTYPES, default="float32",
+    p.add_argument("--dtype", choices=recipes.DTYPES, default=DEFAULTS.dtype,
                    help="floating-point type of the weights and computations (default: float32)")
     p.add_argument("--output", default="model.npz", metavar="PATH",
                    help="where to save the model (default: model.npz)")
@@ -539,7 +440,7 @@ def build_parser():
     p.add_argument("grid", metavar="GRID.toml", help="the grid file")
     p.add_argument("--output-dir", default="sweep", metavar="DIR",
                    help="folder for results.csv, results.json and best.npz (default: sweep)")
-    p.add_argument("--workers", type=_positive_integer, default=1, metavar="N",
+    p.add_argument("--workers", type=_flag(settings_text.positive_integer), default=1, metavar="N",
                    help="processes training configurations at once on this machine (default: 1)")
     p.add_argument("--distributed", action="store_true",
                    help="deal the configurations to the processes of an MPI job, started with "
@@ -573,7 +474,7 @@ def build_parser():
                            "Lay out the backward pass of a saved model on one test example: the "
                            "chain rule for one weight or bias (--weight), and the nudges the "
                            "example gives every layer (--nudges).", "the data set of the example")
-    p.add_argument("--example", type=_seed, default=0, metavar="I",
+    p.add_argument("--example", type=_flag(settings_text.non_negative_integer), default=0, metavar="I",
                    help="index of the example in the test set (default: 0)")
     p.add_argument("--weight", type=_weight, metavar="L:J,K",
                    help="the weight w_jk of layer L (layers from 1, neurons from 0), or L:J for the bias b_j")
@@ -592,7 +493,8 @@ def build_parser():
                    "model trained on the data set in a moment)")
     p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
                    help="the data set to draw, train and inspect on (default: digits)")
-    p.add_argument("--data-dir", type=_folder, metavar="DIR", help="folder holding the MNIST-format files")
+    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
+                   help="folder holding the MNIST-format files")
     p.add_argument("--models-dir", default="models", metavar="DIR",
                    help="the only folder the page loads models from and saves them to; created "
                    "if missing (default: models)")

@@ -13,7 +13,8 @@
 A picture that cannot be drawn (no history, inputs that are not images, no wrong
 examples) is left out and the page says why.
 
-The numbers come from ``compute`` (NumPy only); the pictures from ``figures``, with
+The numbers come from chainrule.metrics (NumPy only; ``compute`` and ``ReportData`` are
+its ``classifier_metrics`` and ``ClassifierMetrics``); the pictures from ``figures``, with
 matplotlib's object-oriented API on the Agg canvas: no pyplot, no window, no change to
 matplotlib's global state. matplotlib is imported only when a picture is drawn, so the
 rest of chainrule never needs it.
@@ -23,133 +24,19 @@ import base64
 import html
 import io
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import data
-from .errors import InputError, InputTypeError
+from .errors import InputTypeError
+from .metrics import confusion_matrix, has_curves, most_confident_wrong  # noqa: F401 (report.X as before)
+from .metrics import ClassifierMetrics as ReportData  # the report's names for the numbers
+from .metrics import classifier_metrics as compute
 
 # n_features -> (rows, columns) of the picture an input is.
 IMAGE_SHAPES = {784: (28, 28), 64: (8, 8)}
 MAX_NEURONS = 64
 PNG_NAMES = ("curves", "confusion", "per_class", "weights", "wrong")
-
-
-@dataclass
-class ReportData:
-    """What the report shows, as numbers.
-
-    Attributes:
-        metrics: ``model.evaluate`` on the test set: {"loss": ..., "accuracy": ...}.
-        y_true: int64 of shape (n_samples,), the test labels.
-        y_pred: int64 of shape (n_samples,), the predicted labels.
-        confidence: of shape (n_samples,), the predicted probability of y_pred.
-        confusion: int64 of shape (n_classes, n_classes); row = true, column = predicted.
-        per_class: of shape (n_classes,), the accuracy on each class (NaN if it has no
-            test examples).
-        wrong: int64 indices into the test set of the wrong predictions, most confident
-            first, at most ``max_wrong`` of them.
-        X_wrong: of shape (len(wrong), n_features), those examples.
-        history: the model's training History, or None.
-        W: of shape (out_features, in_features), the first Dense layer's weights.
-    """
-
-    metrics: dict
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    confidence: np.ndarray
-    confusion: np.ndarray
-    per_class: np.ndarray
-    wrong: np.ndarray
-    X_wrong: np.ndarray
-    history: object
-    W: np.ndarray
-
-    @property
-    def n_classes(self):
-        return len(self.confusion)
-
-    @property
-    def n_wrong(self):
-        """The number of wrong predictions on the test set (shown or not)."""
-        return int((self.y_true != self.y_pred).sum())
-
-    @property
-    def n_epochs(self):
-        return len(self.history.epoch) if has_curves(self.history) else 0
-
-
-def confusion_matrix(y_true, y_pred, n_classes):
-    """Counts C of shape (n_classes, n_classes), int64: C[i, j] is the number of examples
-    of class i predicted as class j. Rows sum to the class counts, the diagonal is the
-    number of correct predictions of each class.
-
-    Arguments:
-        y_true, y_pred: integer labels of shape (n_samples,), each in 0..n_classes-1.
-        n_classes: a positive integer.
-    """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise InputError(f"n_classes must be a positive integer; received n_classes={n_classes!r}")
-    y_true = data.check_labels(np.asarray(y_true), n_classes, "y_true")
-    y_pred = data.check_labels(np.asarray(y_pred), n_classes, "y_pred")
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise InputError(
-            "y_true and y_pred must be 1-D arrays of the same length; received shapes "
-            f"{y_true.shape} and {y_pred.shape}"
-        )
-    cells = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
-    return cells.reshape(n_classes, n_classes).astype(np.int64)
-
-
-def most_confident_wrong(y_true, y_pred, confidence, max_wrong):
-    """Indices of the wrong predictions, highest confidence first (ties: lower index
-    first), at most ``max_wrong`` of them; int64 of shape (k,)."""
-    wrong = np.flatnonzero(y_true != y_pred)
-    order = np.argsort(-confidence[wrong], kind="stable")
-    return wrong[order][:max_wrong].astype(np.int64)
-
-
-def has_curves(history):
-    """Whether ``history`` (a training.History or None) holds at least one epoch of loss."""
-    return history is not None and len(history.history.get("loss", [])) > 0
-
-
-def compute(model, X_test, y_test, max_wrong=16):
-    """The numbers of the report (a ReportData) for a classifier on a test set.
-
-    Arguments:
-        model: a trained Sequential with classifier=True.
-        X_test: of shape (n_samples, n_features).
-        y_test: class labels of shape (n_samples,) (or one-hot, as ``fit`` takes them).
-        max_wrong: how many wrong examples to keep, an integer >= 0.
-    """
-    if not getattr(model, "classifier", False):
-        loss = getattr(getattr(model, "loss", None), "name", None)
-        raise InputError(
-            "a report needs a classifier (it draws a confusion matrix and class "
-            f"probabilities); this network has classifier=False (loss={loss!r})"
-        )
-    if isinstance(max_wrong, bool) or not isinstance(max_wrong, (int, np.integer)) or max_wrong < 0:
-        raise InputError(f"max_wrong must be an integer >= 0; received max_wrong={max_wrong!r}")
-    X = data.check_X(X_test, model.n_features, model.dtype, name="X_test")
-    _, labels = data.check_targets(y_test, len(X), model.n_outputs, model.loss.name,
-                                   model.dtype, name="y_test")
-    if labels is None:
-        raise InputError("y_test must hold class labels (integers or one-hot rows) for a report")
-    proba = model.predict_proba(X)
-    y_pred = model.predict(X)
-    confidence = proba[np.arange(len(X)), y_pred]
-    matrix = confusion_matrix(labels, y_pred, proba.shape[1])
-    counts = matrix.sum(axis=1)
-    per_class = np.full(len(matrix), np.nan)
-    np.divide(np.diag(matrix), counts, out=per_class, where=counts > 0)
-    wrong = most_confident_wrong(labels, y_pred, confidence, int(max_wrong))
-    return ReportData(metrics=model.evaluate(X, y_test), y_true=labels, y_pred=y_pred,
-                      confidence=confidence, confusion=matrix, per_class=per_class,
-                      wrong=wrong, X_wrong=X[wrong], history=model.history,
-                      W=model.dense_layers[0].W.copy())
 
 
 # --- the pictures ---------------------------------------------------------------------
@@ -292,7 +179,7 @@ def plot_wrong(X_wrong, y_true, y_pred, confidence):
 
 
 def figures(report):
-    """{name: matplotlib Figure} for every picture ``report`` (a ReportData) allows, and
+    """{name: matplotlib Figure} for every picture ``report`` (a ClassifierMetrics) allows, and
     {name: why it is left out} for the others."""
     drawn, notes = {}, {}
     if has_curves(report.history):

@@ -13,10 +13,11 @@ A grid file holds the settings every configuration shares at its top level and, 
     optimizer = ["sgd", "adam"]
 
 The settings are the options of ``chainrule train`` (``batch_size`` for ``--batch-size``),
-read with the same parser, so a value is allowed in a grid exactly when it is allowed on
-the command line; every configuration is built by the same ``build_model`` and
-``build_optimizer``. Each one is trained with a validation split (0.2 unless the grid
-says otherwise), scored by its validation accuracy, and evaluated on the test set.
+read by the same rules (chainrule.settings_text), so a value is allowed in a grid exactly
+when it is allowed on the command line; every configuration is a chainrule.recipes.Recipe,
+built as the command line builds its own. Each one is trained with a validation split
+(0.2 unless the grid says otherwise), scored by its validation accuracy, and evaluated on
+the test set.
 
 The configurations are independent, so they are dealt out whole, one per worker at a
 time: to the ranks of an MPI job (round-robin, results gathered on rank 0), or to a pool
@@ -31,12 +32,14 @@ import os
 import time
 from pathlib import Path
 
+from . import datasets, settings_text
 from .errors import InputError, TrainingDivergedError
+from .recipes import Recipe
 
-# The settings of `chainrule train` a grid may hold (the others: output, checkpoint, ... are
-# the sweep's business).
-SETTINGS = ("dataset", "data_dir", "hidden", "activation", "loss", "optimizer", "lr", "momentum",
-            "schedule", "batch_size", "epochs", "seed", "dropout", "validation_split", "dtype")
+# The settings of `chainrule train` a grid may hold: the data set and the fields of a Recipe
+# (the others: output, checkpoint, ... are the sweep's business).
+SETTINGS = tuple(settings_text.READERS)
+DEFAULT_DATASET = "digits"  # as for chainrule train
 DEFAULT_VALIDATION_SPLIT = 0.2
 
 
@@ -57,20 +60,22 @@ def _flag_value(path, key, value):
     return str(value)
 
 
-def _parse(path, settings):
-    """The argparse Namespace of ``chainrule train`` for ``settings`` ({key: flag text})."""
-    from .cli import _UsageError, build_parser
+def _read(path, key, text):
+    """The value of setting ``key`` written as ``text``, as the command line reads its flag."""
+    try:
+        return settings_text.read(key, text)
+    except InputError as exc:
+        raise InputError(f"{path}: {key} = {text!r}: {exc}") from None
 
-    parser = build_parser()
-    argv = ["train"]
-    for key, text in settings.items():
-        try:
-            parser.parse_args(["train", f"--{key.replace('_', '-')}={text}"])
-        except _UsageError as exc:
-            message = str(exc).split(": ", 1)[-1].rsplit(" (see", 1)[0]
-            raise InputError(f"{path}: {key} = {text!r}: {message}") from None
-        argv.append(f"--{key.replace('_', '-')}={text}")
-    return parser.parse_args(argv)
+
+def recipe_of(settings, path="grid"):
+    """(dataset, data_dir, Recipe) of one configuration, ``settings`` ({setting: flag text})."""
+    values = {key: _read(path, key, text) for key, text in settings.items()}
+    dataset, data_dir = values.pop("dataset", DEFAULT_DATASET), values.pop("data_dir", None)
+    try:
+        return dataset, data_dir, Recipe.from_mapping(values)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def read_grid(path):
@@ -99,12 +104,14 @@ def read_grid(path):
         values[key] = [_flag_value(path, key, v) for v in options]
     for key, options in {**{k: [v] for k, v in fixed.items()}, **values}.items():
         for text in options:
-            _parse(path, {key: text})
+            _read(path, key, text)
     split = fixed.get("validation_split", str(DEFAULT_VALIDATION_SPLIT))
     if float(split) == 0 or any(float(v) == 0 for v in values.get("validation_split", ())):
         raise InputError(f"{path}: validation_split must be above 0 in a sweep, which scores "
                          "configurations by their validation accuracy; received 0")
     fixed.setdefault("validation_split", str(DEFAULT_VALIDATION_SPLIT))
+    for settings in configurations(fixed, values):  # the settings that clash (momentum with adam)
+        recipe_of(settings, path)
     return fixed, values
 
 
@@ -119,20 +126,16 @@ def configurations(fixed, grid):
 def train_configuration(index, settings, folder):
     """Train configuration ``index``, save its model as ``folder/config-<index>.npz`` and
     return its result: settings, validation and test loss and accuracy, seconds, status."""
-    from . import datasets
-    from .cli import build_model, build_optimizer
-
-    args = _parse("grid", settings)
-    (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
+    dataset, data_dir, recipe = recipe_of(settings)
+    (X_train, y_train), (X_test, y_test) = datasets.load(dataset, data_dir)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    model = build_model(X_train.shape[1], n_classes, args)
-    optimizer = build_optimizer(args, len(X_train))
+    model = recipe.build_model(X_train.shape[1], n_classes)
+    optimizer = recipe.build_optimizer(len(X_train))
     result = {"index": index, "settings": settings, "val_loss": None, "val_accuracy": None,
               "test_loss": None, "test_accuracy": None, "seconds": None, "status": "ok"}
     start = time.perf_counter()
     try:
-        history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                            optimizer=optimizer, validation_split=args.validation_split)
+        history = model.fit(X_train, y_train, optimizer=optimizer, **recipe.fit_arguments())
     except TrainingDivergedError as exc:
         result.update(seconds=time.perf_counter() - start, status=f"diverged: {exc}")
         return result

@@ -12,14 +12,14 @@ import math
 import re
 from pathlib import Path
 
+from ..recipes import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, Recipe
+
 MAX_BODY_BYTES = 64 * 1024  # a drawing of 784 numbers written with 17 digits is ~15 KiB
 GRID_SIDE = 28  # the drawing pad is sent as GRID_SIDE x GRID_SIDE ink levels
 N_PIXELS = GRID_SIDE * GRID_SIDE
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
-HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")
-LOSSES = ("cross_entropy", "log_loss", "mse")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 MAX_LAYERS, MAX_WIDTH, MAX_EPOCHS, MAX_BATCH_SIZE = 4, 2048, 1000, 60000
+DEFAULTS = Recipe()  # of the settings the page may leave out (it trains 10 epochs at 0.1)
 
 
 class RequestError(Exception):
@@ -100,7 +100,7 @@ def choice(body, name, choices, default):
 
 def hidden_sizes(body):
     """The hidden layer sizes: a list of 0 to MAX_LAYERS integers in [1, MAX_WIDTH]."""
-    value = body.get("hidden", [128, 64])
+    value = body.get("hidden", list(DEFAULTS.hidden))
     if not isinstance(value, list) or len(value) > MAX_LAYERS or not all(
             _is_number(n) and math.isfinite(n) and n == int(n) and 1 <= n <= MAX_WIDTH for n in value):
         raise RequestError(422, f"hidden must be a list of at most {MAX_LAYERS} layer sizes, integers "
@@ -112,13 +112,13 @@ def training_settings(body):
     """The settings of a training run from the Train tab, with defaults."""
     settings = {
         "hidden": hidden_sizes(body),
-        "activation": choice(body, "activation", HIDDEN_ACTIVATIONS, "relu"),
-        "loss": choice(body, "loss", LOSSES, "cross_entropy"),
-        "optimizer": choice(body, "optimizer", OPTIMIZERS, "sgd"),
+        "activation": choice(body, "activation", HIDDEN_ACTIVATIONS, DEFAULTS.activation),
+        "loss": choice(body, "loss", LOSSES, DEFAULTS.loss),
+        "optimizer": choice(body, "optimizer", OPTIMIZERS, DEFAULTS.optimizer),
         "learning_rate": positive_number(body, "learning_rate", 10.0, default=0.1),
-        "batch_size": integer(body, "batch_size", 1, MAX_BATCH_SIZE, default=32),
+        "batch_size": integer(body, "batch_size", 1, MAX_BATCH_SIZE, default=DEFAULTS.batch_size),
         "epochs": integer(body, "epochs", 1, MAX_EPOCHS, default=10),
-        "seed": integer(body, "seed", 0, 2**31 - 1, default=0),
+        "seed": integer(body, "seed", 0, 2**31 - 1, default=DEFAULTS.seed),
     }
     return settings
 

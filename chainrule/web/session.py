@@ -11,14 +11,13 @@ and the page needs no more).
 """
 
 import threading
-from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
-from .. import explain, images, optimizers, report, saving
-from ..cli import build_model, build_optimizer, describe
+from .. import explain, images, metrics, optimizers, saving
 from ..errors import ChainruleError
+from ..recipes import Recipe, describe
 from . import checks
 from .checks import RequestError
 from .jobs import JobConflict, TrainingJob
@@ -38,12 +37,10 @@ def starter_model(X_train, y_train, n_classes, seed=0):
     ReLUs, SGD with momentum, batches of 32; 20 epochs on a small set such as digits
     (about 97% test accuracy in a fraction of a second), one epoch on a large one such as
     MNIST (about 93% in a second or two)."""
-    settings = SimpleNamespace(hidden=(64,), activation="relu", dropout=0.0, loss="cross_entropy",
-                               seed=seed, dtype="float32", optimizer="sgd", lr=0.1, momentum=0.9,
-                               schedule="constant")
-    model = build_model(X_train.shape[1], n_classes, settings)
-    epochs = 20 if len(X_train) < 10_000 else 1
-    model.fit(X_train, y_train, epochs=epochs, batch_size=32, optimizer=build_optimizer(settings))
+    recipe = Recipe(hidden=(64,), optimizer="sgd", lr=0.1, momentum=0.9, batch_size=32,
+                    epochs=20 if len(X_train) < 10_000 else 1, seed=seed)
+    model = recipe.build_model(X_train.shape[1], n_classes)
+    model.fit(X_train, y_train, optimizer=recipe.build_optimizer(len(X_train)), **recipe.fit_arguments())
     return model
 
 
@@ -143,7 +140,7 @@ class Session:
 
     def inspect(self):
         with self.lock:
-            r = report.compute(self.model, self.X_test, self.y_test, max_wrong=MAX_WRONG)
+            r = metrics.classifier_metrics(self.model, self.X_test, self.y_test, max_wrong=MAX_WRONG)
         side = images.FORMATS[self.model.n_features].side
         W = r.W[:MAX_WEIGHT_IMAGES]
         wrong = [{"index": int(i), "label": int(r.y_true[i]), "predicted": int(r.y_pred[i]),
@@ -211,13 +208,12 @@ class Session:
             if self.job is not None and not self.job.finished:
                 raise JobConflict("a training run is already in progress; stop it (or wait for it "
                                   "to end) before starting another")
-            args = SimpleNamespace(hidden=tuple(s["hidden"]), activation=s["activation"], dropout=0.0,
-                                   loss=s["loss"], seed=s["seed"], dtype="float32",
-                                   optimizer=s["optimizer"], lr=s["learning_rate"], momentum=None,
-                                   schedule="constant")
-            model = build_model(self.X_train.shape[1], self.n_classes, args)
-            fit_arguments = {"epochs": s["epochs"], "batch_size": s["batch_size"],
-                             "optimizer": build_optimizer(args), "validation_split": VALIDATION_SPLIT}
+            settings = dict(s)
+            settings["lr"] = settings.pop("learning_rate")  # the page's name for it
+            recipe = Recipe.from_mapping({**settings, "validation_split": VALIDATION_SPLIT})
+            model = recipe.build_model(self.X_train.shape[1], self.n_classes)
+            fit_arguments = {"optimizer": recipe.build_optimizer(len(self.X_train)),
+                             **recipe.fit_arguments()}
             self.job = TrainingJob(model, self.X_train, self.y_train, fit_arguments, settings=s,
                                    on_end=self._training_ended)
             return self.job.snapshot()
