@@ -113,37 +113,21 @@ def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
     seen = {}  # the number of training examples, after the validation split
     callbacks = [LambdaCallback(on_train_begin=lambda logs: seen.update(samples=logs["samples"]))]
     quiet = args.quiet or not root
-    if args.log_json and root:  # before the progress bar, which must stay last (see below)
+    if args.log_json and root:
         from .callbacks import JSONLogger
 
         callbacks.append(JSONLogger(args.log_json, append=resume is not None, optimizer=optimizer))
     if not quiet:
-        from .progress import ProgressBar  # what verbose=1 adds, kept at hand to close below
+        from .progress import ProgressBar  # what verbose=1 adds; it closes its bar however fit ends
 
         callbacks.append(ProgressBar())
     start = time.perf_counter()
-    try:
-        # Under mpiexec, Ctrl-C ends the whole job (mpiexec kills the ranks): the checkpoint
-        # is the way to continue, so the first Ctrl-C does not wait for the end of a batch.
-        with _StopOnInterrupt(model, enabled=not args.distributed) as guard:
-            history = model.fit(X, y, optimizer=optimizer, **recipe.fit_arguments(),
-                                callbacks=callbacks, checkpoint=args.checkpoint, resume=resume,
-                                distributed=args.distributed)
-    except BaseException:
-        # fit leaves the epoch's progress bar open when it raises (Ctrl-C, divergence), and
-        # tqdm would draw it again at exit, after the error: close it, or end the line of
-        # a bar that tqdm was starting, so that the error has a line of its own.
-        if not quiet:
-            bar = getattr(callbacks[-1], "bar", None)
-            if bar is not None and not bar.disable:
-                bar.close()
-            else:
-                print(file=sys.stderr)
-        raise
-    if guard.interrupted and not quiet:
-        bar = getattr(callbacks[-1], "bar", None)
-        if bar is not None:
-            bar.close()
+    # Under mpiexec, Ctrl-C ends the whole job (mpiexec kills the ranks): the checkpoint
+    # is the way to continue, so the first Ctrl-C does not wait for the end of a batch.
+    with _StopOnInterrupt(model, enabled=not args.distributed) as guard:
+        history = model.fit(X, y, optimizer=optimizer, **recipe.fit_arguments(),
+                            callbacks=callbacks, checkpoint=args.checkpoint, resume=resume,
+                            distributed=args.distributed)
     return history, seen["samples"], time.perf_counter() - start, guard.interrupted
 
 

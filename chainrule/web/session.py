@@ -15,7 +15,7 @@ import threading
 import numpy as np
 from PIL import Image
 
-from .. import explain, images, metrics, optimizers, saving
+from .. import data, explain, images, metrics, optimizers, saving, training
 from ..errors import ChainruleError
 from ..recipes import Recipe, describe
 from . import checks
@@ -122,16 +122,28 @@ class Session:
 
     def step(self, body):
         """One step of plain gradient descent, p <- p - lr dL/dp, on the drawing with the
-        chosen label: the probabilities and the loss before and after."""
+        chosen label (the training loop's own step, training.train_step, on a batch of
+        one): the probabilities and the loss before and after."""
         pixels, label = checks.pixels(body), self._label(body)
         lr = checks.positive_number(body, "learning_rate", 10.0, default=0.1)
         with self.lock:
-            X = self.model_input(pixels)
-            before = self.model.predict_proba(X)[0]
-            loss_before, grads = self.model.loss_and_gradients(X, np.array([label]))
-            optimizers.SGD(learning_rate=lr).step(self.model.parameters(), grads)
-            loss_after = self.model.evaluate(X, np.array([label]))["loss"]
-            after = self.model.predict_proba(X)[0]
+            model = self.model
+            X = data.check_X(self.model_input(pixels), model.n_features, model.dtype)
+            Y, labels = data.check_targets(np.array([label]), 1, model.n_outputs, model.loss.name, model.dtype)
+            before = model.predict_proba(X)[0]
+            loss_before = model.evaluate(X, np.array([label]))["loss"]
+            saved = [p.copy() for p in model.parameters()]
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+                    training.train_step(model, optimizers.SGD(learning_rate=lr), (X, Y, labels, None, 1),
+                                        training.Local())
+            except FloatingPointError as exc:
+                for p, q in zip(model.parameters(), saved, strict=True):
+                    p[...] = q
+                raise RequestError(422, f"this step diverged ({exc}); try a smaller learning_rate, "
+                                        f"the weights are unchanged") from None
+            loss_after = model.evaluate(X, np.array([label]))["loss"]
+            after = model.predict_proba(X)[0]
         return {"label": label, "learning_rate": lr, "before": _list(before), "after": _list(after),
                 "loss_before": float(loss_before), "loss_after": float(loss_after),
                 "prediction_before": int(np.argmax(before)), "prediction_after": int(np.argmax(after))}
