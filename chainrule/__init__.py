@@ -4,23 +4,23 @@ The public API, re-exported from the modules that define it.
 """
 
 from . import activations, losses, optimizers
-from .callbacks import CSVLogger, JSONLogger, LearningRateScheduler, ModelCheckpoint  # noqa: I001
+from ._version import __version__
+from .callbacks import (Callback, CSVLogger, EarlyStopping, History, JSONLogger, LambdaCallback,
+                        LearningRateScheduler, ModelCheckpoint)
 from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, DistributedError, InputError,
                      InputTypeError, ModelFormatError, TrainingDivergedError)
 from .gradcheck import gradcheck
-from .saving import load
 from .layers import Dense, Dropout
+from .lr_finder import lr_find
 from .network import Sequential
-from .callbacks import Callback, EarlyStopping, History, LambdaCallback
-
-from ._version import __version__
+from .saving import load
 
 __all__ = [
     "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "DatasetNotFoundError", "Dense",
     "DistributedError", "Dropout", "EarlyStopping", "History", "InputError", "InputTypeError", "JSONLogger",
     "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "Sequential",
-    "TrainingDivergedError", "activations", "datasets", "gradcheck", "load", "losses", "optimizers",
-    "__version__",
+    "TrainingDivergedError", "activations", "datasets", "gradcheck", "load", "losses", "lr_find",
+    "optimizers", "__version__",
 ]
 
 

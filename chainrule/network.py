@@ -171,6 +171,14 @@ class Sequential:
 
         return fit(self, X, y, **settings)
 
+    def lr_find(self, X, y, **settings):
+        """The learning-rate range test on this network; returns an LRFinderResult with a
+        suggested rate. The settings (optimizer, start_lr, end_lr, steps, batch_size, ...)
+        are those of ``chainrule.lr_finder.lr_find``; the network ends as it began."""
+        from .lr_finder import lr_find  # it trains through the engine, above the network
+
+        return lr_find(self, X, y, **settings)
+
     def _outputs(self, X, batch_size=4096):
         """Outputs for X (already checked) in slices, to bound memory on large data sets
         (each slice's output is copied out of the layers' reused work arrays)."""

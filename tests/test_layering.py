@@ -10,11 +10,12 @@ module belongs to one tier and imports only from its own tier or those below:
     parts     optimizers, callbacks, progress, io (the file format: never the network)
     network   network, saving
     engine    training, checkpoint, distributed
-    shared    recipes, settings_text, metrics, explain, gradcheck, datasets, images
+    shared    recipes, settings_text, metrics, explain, gradcheck, datasets, images, lr_finder
     faces     sklearn, report, sweep, web; and cli, which alone dispatches to the others
 
-One edge goes up, on purpose: ``Sequential.fit`` is ``training.fit`` (Keras's model.fit),
-imported when it is called; training itself never imports the network, so it makes no cycle.
+Two edges go up, on purpose: ``Sequential.fit`` is ``training.fit`` (Keras's model.fit) and
+``Sequential.lr_find`` is ``lr_finder.lr_find``, each imported when it is called; neither
+imports the network, so they make no cycle.
 """
 
 import ast
@@ -32,12 +33,14 @@ TIERS = [
     ("parts", {"optimizers", "callbacks", "progress", "io"}),
     ("network", {"network", "saving"}),
     ("engine", {"training", "checkpoint", "distributed"}),
-    ("shared", {"recipes", "settings_text", "metrics", "explain", "gradcheck", "datasets", "images"}),
+    ("shared", {"recipes", "settings_text", "metrics", "explain", "gradcheck", "datasets", "images",
+                "lr_finder"}),
     ("faces", {"sklearn", "report", "sweep", "web"}),
     ("dispatcher", {"cli", "__main__"}),
 ]
 FACES = {"sklearn", "report", "sweep", "web", "cli"}
-ALLOWED_UPWARD = {("network", "training")}  # Sequential.fit defers to training.fit
+# Sequential.fit defers to training.fit, Sequential.lr_find to lr_finder.lr_find
+ALLOWED_UPWARD = {("network", "training"), ("network", "lr_finder")}
 # What the math and layer tiers may import from outside the package.
 MATH_EXTERNAL = {"numpy", "math", "numbers", "operator", "copy"}
 LEAVES_EXTERNAL = MATH_EXTERNAL | {"numba"}  # kernels: the optional compiled loops
