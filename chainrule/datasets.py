@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import positive_int
 from .errors import DataFormatError, DatasetNotFoundError, InputError, InputTypeError
 
 NAMES = ("mnist", "fashion-mnist", "digits")
@@ -99,6 +100,10 @@ _DOWNLOAD_TIMEOUT = 60  # seconds without data before a mirror is given up
 # A download may be no larger than this, compressed or not (the largest file,
 # train-images, is 26 MB compressed and 47 MB uncompressed).
 _MAX_DOWNLOAD_BYTES = 1 << 27  # 128 MiB
+# The most data an IDX file may declare (its header's shape times the item size): 256 MiB,
+# five times MNIST's largest file. A small gzip file of zeros can declare far more and
+# still be valid; it is refused before anything is inflated.
+MAX_IDX_BYTES = 1 << 28
 
 
 def data_home():
@@ -170,7 +175,7 @@ def load(name, data_dir=None, *, download=True, mirrors=None):
     return _load_idx_set(name, data_dir, bool(download), mirrors)
 
 
-def read_idx(source):
+def read_idx(source, max_bytes=MAX_IDX_BYTES):
     """Read one IDX file, raw or gzip-compressed, into a NumPy array.
 
     The format: magic number ``00 00 <type> <ndim>``, ``ndim`` big-endian uint32
@@ -182,6 +187,8 @@ def read_idx(source):
     Arguments:
         source: a path (str or os.PathLike) or the file's bytes (bytes, bytearray or
             memoryview).
+        max_bytes: the most data the header may declare (default MAX_IDX_BYTES, 256 MiB);
+            None for no limit but the file's own size.
 
     Returns:
         a new array of the shape the header declares (1 to 4 dimensions), of dtype
@@ -190,11 +197,13 @@ def read_idx(source):
     Raises:
         DataFormatError: the bytes are not exactly one IDX file: bad magic number,
             unknown type code, 0 or more than 4 dimensions, fewer or more bytes than
-            the header declares, or truncated or corrupt gzip data.
+            the header declares, more than max_bytes declared, or truncated or corrupt
+            gzip data.
         InputTypeError: ``source`` is neither a path nor bytes.
         OSError: the file cannot be read.
     """
-    array = _read_idx_view(source)
+    max_bytes = positive_int("max_bytes", max_bytes, allow_none=True)
+    array = _read_idx_view(source, max_bytes=max_bytes)
     return array.astype(array.dtype.newbyteorder("="), copy=True)
 
 
@@ -446,12 +455,14 @@ def _load_idx_set(name, data_dir, download, mirrors):
 
 def _images(path):
     """X of shape (n_images, rows * columns) in float32, pixel / 255."""
-    images = _read_idx_view(path)
+    images = _read_idx_view(path, max_bytes=MAX_IDX_BYTES)
     if images.dtype != np.uint8 or images.ndim != 3:
         raise DataFormatError(
             f"{path}: expected images, a 3-dimensional IDX array of ubyte (n_images, rows, "
             f"columns); found shape {images.shape} of {images.dtype.name}"
         )
+    if not images.size:
+        raise DataFormatError(f"{path}: holds no images (shape {images.shape}); a data set needs some")
     X = images.reshape(len(images), -1).astype(np.float32)
     X /= np.float32(255)
     return X
@@ -459,7 +470,7 @@ def _images(path):
 
 def _labels(path):
     """y of shape (n_labels,) in int64, each in 0..9."""
-    labels = _read_idx_view(path)
+    labels = _read_idx_view(path, max_bytes=MAX_IDX_BYTES)
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise DataFormatError(
             f"{path}: expected labels, a 1-dimensional IDX array of ubyte; found shape "

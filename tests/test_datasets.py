@@ -11,8 +11,12 @@ import hashlib
 import http.server
 import os
 import struct
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -764,3 +768,76 @@ def test_an_empty_shape_with_huge_other_dims_is_refused():
 def test_read_idx_on_unmutated_files(data):
     np.testing.assert_array_equal(datasets.read_idx(data), datasets.read_idx(gzip.compress(data)))
     array_or_data_format_error(data)
+
+
+# ---------------------------------------------------------------- bombs and empty sets
+
+def gzip_of_zeros(header, n_bytes, chunk=1 << 20):
+    """gzip bytes of ``header`` followed by n_bytes zeros, compressed in chunks (a bomb:
+    about 1,000 times smaller than what it holds)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(header)]
+    zeros = bytes(chunk)
+    for start in range(0, n_bytes, chunk):
+        parts.append(packer.compress(zeros[:min(chunk, n_bytes - start)]))
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+BOMB = textwrap.dedent("""
+    import resource, sys
+    from chainrule import datasets
+    # From here on this process may map at most 100 MiB more: inflating the bomb (300 MB)
+    # would fail with MemoryError instead of the format error.
+    status = open("/proc/self/status").read().split("VmSize:")[1].split()
+    resource.setrlimit(resource.RLIMIT_AS, (int(status[0]) * 1024 + (100 << 20), resource.RLIM_INFINITY))
+    try:
+        datasets.read_idx(sys.argv[1])
+    except datasets.DataFormatError as exc:
+        print(exc)
+""")
+
+
+def test_a_gzip_bomb_is_refused_before_it_is_inflated(tmp_path):
+    """300 MB of zeros in a ~300 KB gzip file, a valid IDX file that declares more than
+    MAX_IDX_BYTES: refused from its header, in a process that may not map 100 MiB more."""
+    n = 300 * 1000 * 1000
+    header = b"\x00\x00\x08\x03" + struct.pack(">3I", 300, 1000, 1000)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip_of_zeros(header, n))
+    assert path.stat().st_size < 1_000_000
+    result = subprocess.run([sys.executable, "-c", BOMB, str(path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"declares shape (300, 1000, 1000) of ubyte, {n} bytes of data, more than the " \
+           f"{datasets.MAX_IDX_BYTES} allowed here" in result.stdout
+
+
+def test_the_cap_is_a_setting_of_read_idx():
+    data = idx_bytes(np.zeros((20, 10, 10), np.uint8), 0x08)
+    with pytest.raises(DataFormatError, match="2000 bytes of data, more than the 1000 allowed here"):
+        datasets.read_idx(data, max_bytes=1000)
+    assert datasets.read_idx(data, max_bytes=None).shape == (20, 10, 10)
+    with pytest.raises(InputError, match="max_bytes must be a positive integer or None; received max_bytes=0"):
+        datasets.read_idx(data, max_bytes=0)
+
+
+def test_load_refuses_files_that_declare_more_than_the_cap(tmp_path, monkeypatch):
+    files, _ = synthetic_set()
+    for stem, data in files.items():
+        (tmp_path / stem).write_bytes(data)
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 5000)
+    with pytest.raises(DataFormatError, match=r"train-images-idx3-ubyte: the IDX header declares shape "
+                                              r"\(12, 28, 28\) of ubyte, 9408 bytes of data, more than the "
+                                              r"5000 allowed here"):
+        datasets.load("mnist", data_dir=tmp_path, download=False)
+
+
+def test_a_set_without_images_is_a_format_error(tmp_path):
+    files, _ = synthetic_set()
+    files[STEMS[0]] = idx_bytes(np.zeros((0, 28, 28), np.uint8), 0x08)
+    files[STEMS[1]] = idx_bytes(np.zeros(0, np.uint8), 0x08)
+    for stem, data in files.items():
+        (tmp_path / stem).write_bytes(data)
+    with pytest.raises(DataFormatError, match=r"train-images-idx3-ubyte: holds no images \(shape \(0, 28, 28\)\)"):
+        datasets.load("mnist", data_dir=tmp_path, download=False)
