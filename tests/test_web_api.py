@@ -497,3 +497,35 @@ def test_serve_without_the_extra_says_how_to_install_it(tmp_path):
     assert result.returncode == 2
     assert result.stderr == ("chainrule: error: chainrule serve needs chainrule[serve]: "
                              "pip install 'chainrule[serve]'\n")
+
+
+def test_the_servers_connections_send_small_answers_at_once():
+    """The socket serve binds says it is TCP, so asyncio (uvicorn's loop) sets TCP_NODELAY
+    on every connection it accepts: no ~40 ms Nagle delay on a kept-alive connection's
+    small answers (benchmarks/serve_latency.py measures it)."""
+    import asyncio
+
+    from chainrule.web.app import bind
+
+    sock = bind("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP
+    accepted = []
+
+    async def main():
+        def on_connect(reader, writer):
+            accepted.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=sock)
+        port = sock.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if accepted:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+    assert accepted and accepted[0] != 0
