@@ -16,7 +16,9 @@ target, so a crash leaves the old file or the new one, never a broken one.
 import json
 import math
 import os
+import stat
 import tempfile
+import time
 import zipfile
 import zlib
 
@@ -81,17 +83,74 @@ def describe(meta):
     return f"Sequential([{', '.join(layers)}], loss={meta.get('loss')!r}, dtype={meta.get('dtype')!r})"
 
 
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = ".tmp-", ".npz"
+STALE_SECONDS = 60  # an unlocked temporary file untouched this long is a killed save's
+
+
+def _lock(fd, blocking=True):
+    """Take the exclusive lock of an open file (fcntl.flock), where the system has it."""
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows): no locks, and no cleaning of temporaries
+        return False
+    fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    return True
+
+
+def remove_stale_temporaries(folder):
+    """Delete the temporary files that killed saves left in ``folder``: those of our own
+    naming (.tmp-*.npz) that no process holds locked (a save holds its file's lock until
+    the file is renamed) and that nothing has written to for STALE_SECONDS."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(TEMPORARY_PREFIX) and n.endswith(TEMPORARY_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or time.time() - os.fstat(fd).st_mtime < STALE_SECONDS:
+                continue
+            if _lock(fd, blocking=False):
+                os.unlink(path)
+        except OSError:  # locked by a live save, or gone already
+            pass
+        finally:
+            os.close(fd)
+
+
+def _new_file_mode(path):
+    """The mode the file at ``path`` should get: its own when it exists (an overwrite keeps
+    it), else what the umask leaves of 0o666, as for any new file."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_npz_atomic(path, arrays):
-    """Write ``arrays`` (name -> ndarray) as an .npz at exactly ``path``, atomically."""
+    """Write ``arrays`` (name -> ndarray) as an .npz at exactly ``path``, atomically.
+
+    The data goes to a temporary file in the same folder, locked while it is written,
+    flushed and fsync'ed, given the mode the target has (or a new file's), then renamed
+    over the target; temporary files of killed saves are removed first."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    remove_stale_temporaries(folder)
+    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
+            _lock(f.fileno())
             np.savez(f, **arrays)
             f.flush()
+            os.fchmod(f.fileno(), _new_file_mode(path))
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)  # while the lock is held: a cleaner never takes a file in use
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

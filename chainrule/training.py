@@ -17,6 +17,7 @@ Nothing here prints; progress is reported to callbacks.
 """
 
 import math
+import os
 
 import numpy as np
 
@@ -170,13 +171,18 @@ def fit(model, X, y, epochs=1, batch_size=32, optimizer="sgd", validation_data=N
         sync = Local()
     with sync:  # on MPI, an error on one rank (a bad argument included) raises on every rank
         run = _checked(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
-                       shuffle, callbacks, verbose, sample_weight)
+                       shuffle, callbacks, verbose, sample_weight, checkpoint)
         return _train(model, run, sync, checkpoint, resume, penalty)
 
 
 def _checked(model, X, y, epochs, batch_size, optimizer, validation_data, validation_split,
-             shuffle, callbacks, verbose, sample_weight):
+             shuffle, callbacks, verbose, sample_weight, checkpoint):
     """Every argument checked and converted, before anything changes: a dict."""
+    if checkpoint is not None:  # known before the first epoch, not after it
+        folder = os.path.dirname(os.path.abspath(os.fspath(checkpoint)))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"checkpoint must be a file in an existing folder this process can write; "
+                             f"received checkpoint={os.fspath(checkpoint)!r}")
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size, allow_none=True)
     optimizer = optimizers.get(optimizer)

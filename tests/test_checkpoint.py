@@ -144,3 +144,15 @@ def test_stop_training_in_a_batch_ends_after_that_batch(tmp_path):
 
     history = model.fit(X, y, epochs=3, batch_size=32, callbacks=[cr.LambdaCallback(on_batch_end=stop)])
     assert seen == [0, 1, 2] and history.epoch == []  # no partial epoch in the history
+
+
+def test_a_checkpoint_into_a_missing_folder_is_refused_before_training(tmp_path):
+    X, y = namespace["data"]()
+    model = namespace["network"]()
+    before = [p.copy() for p in model.parameters()]
+    with pytest.raises(InputError, match=r"checkpoint must be a file in an existing folder this process "
+                                         r"can write; received checkpoint='.*/missing/ck.npz'"):
+        model.fit(X, y, epochs=2, checkpoint=tmp_path / "missing" / "ck.npz")
+    for p, q in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p, q)
+    assert model.history is None

@@ -178,3 +178,55 @@ def test_fuzzed_model_files_load_or_raise_the_librarys_error(tmp_path, saved, da
     except ChainruleError:
         return
     assert isinstance(model, Sequential)
+
+
+def test_a_new_model_file_follows_the_umask_and_an_overwrite_keeps_the_mode(tmp_path):
+    import os
+    import stat
+
+    model = Sequential([Dense(3, 2, "softmax")], seed=0)
+    old = os.umask(0o027)
+    try:
+        model.save(tmp_path / "new.npz")
+        assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o640
+        (tmp_path / "kept.npz").write_bytes(b"old")
+        os.chmod(tmp_path / "kept.npz", 0o604)
+        model.save(tmp_path / "kept.npz")
+        assert stat.S_IMODE(os.stat(tmp_path / "kept.npz").st_mode) == 0o604
+    finally:
+        os.umask(old)
+    assert cr.load(tmp_path / "kept.npz").n_features == 3
+
+
+LOCKER = """
+import fcntl, sys, time
+f = open(sys.argv[1], "rb")
+fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_save_removes_what_killed_saves_left_but_not_a_save_in_progress(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    stale, busy, young, other = (tmp_path / n for n in (".tmp-dead.npz", ".tmp-busy.npz", ".tmp-young.npz",
+                                                        ".tmp-mine.txt"))
+    for path in (stale, busy, young, other):
+        path.write_bytes(b"partial")
+    an_hour_ago = time.time() - 3600
+    for path in (stale, busy, other):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(busy)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout.readline().strip() == "locked"  # a live save holds its file's lock
+        Sequential([Dense(3, 2, "softmax")], seed=0).save(tmp_path / "m.npz")
+    finally:
+        locker.kill()
+        locker.wait()
+        locker.stdout.close()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".tmp-busy.npz", ".tmp-mine.txt", ".tmp-young.npz", "m.npz"]
