@@ -9,6 +9,7 @@ status 2, never a traceback; Ctrl-C ends it with status 130.
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import time
@@ -24,6 +25,7 @@ from .saving import load
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report a reader that went away
 DEFAULTS = Recipe()  # the defaults of train's options
 
 
@@ -502,6 +504,12 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         args.run(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+    except BrokenPipeError:
+        # The reader went away (`chainrule ... | head`): stop quietly, as a program killed by
+        # SIGPIPE does, and point stdout at /dev/null so that the exit's flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -326,3 +326,17 @@ def test_report_writes_html_and_pngs(digits_run, tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "rep").glob("*.png"))
     assert {"confusion.png", "curves.png", "per_class.png", "weights.png"} <= set(pngs)
     assert html.count("data:image/png;base64,") == len(pngs)
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`chainrule ... | head -1`: the pipe is closed while the command still prints (here
+    before it prints anything, so that no write can get through); it ends with 141
+    (128 + SIGPIPE, as a shell reports it), with no "Broken pipe" and no traceback."""
+    succeeded(run("train", "--quiet", "--epochs", "1", "--output", tmp_path / "m.npz", cwd=tmp_path))
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    proc = subprocess.Popen(command("explain", tmp_path / "m.npz", "--nudges", "--png", tmp_path / "n.png"),
+                            cwd=tmp_path, env=environment(), stdout=write, stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    _, stderr = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 141 and stderr == ""
