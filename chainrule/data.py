@@ -60,7 +60,25 @@ def check_X(X, n_features, dtype, name="X"):
             f"received {arr.shape[1]}"
         )
     require_finite(arr, name)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return as_dtype(arr, dtype, name)
+
+
+def as_dtype(arr, dtype, name):
+    """``arr`` as a C-contiguous array of ``dtype``, refusing values the narrower type
+    cannot hold (a float64 1e39 would become inf in float32)."""
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > dtype.itemsize and dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not np.isfinite(out.sum()) and not np.isfinite(out).all():
+                bad = np.argwhere(~np.isfinite(out))[0]
+                where = tuple(int(i) for i in bad)
+                raise InputError(
+                    f"{name} must lie within the range of {dtype} (|value| <= {np.finfo(dtype).max:.4g}); "
+                    f"received {arr[where].item()!r} at index {where}"
+                )
+    return out
 
 
 def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
@@ -133,7 +151,7 @@ def check_targets(y, n_samples, n_outputs, loss_name, dtype, name="y"):
             f"{name} must lie in [0, 1] for loss={loss_name!r}; received values in "
             f"[{arr.min().item()}, {arr.max().item()}]"
         )
-    Y = np.ascontiguousarray(arr, dtype=dtype)
+    Y = as_dtype(arr, dtype, name)
     labels = None
     is_binary = np.isin(arr, (0, 1)).all()
     if n_outputs == 1 and is_binary:

@@ -257,3 +257,27 @@ def test_bad_dtype_and_loss():
         Sequential([Dense(2, 2)], dtype="float16")
     with pytest.raises(InputError, match=r"loss must be one of"):
         Sequential([Dense(2, 2)], loss="hinge")
+
+
+@pytest.mark.parametrize("where, message", [
+    ("X", r"X must lie within the range of float32 \(\|value\| <= 3.403e\+38\); received -1e\+39 at index \(1, 1\)"),
+    ("y", r"y must lie within the range of float32 \(\|value\| <= 3.403e\+38\); received 1e\+39 at index \(1, 0\)"),
+])
+def test_values_a_float32_network_cannot_hold_are_refused_not_turned_into_inf(where, message):
+    """A float64 1e39 is finite, but inf in float32: refused at the edge, naming it."""
+    X, y = np.ones((3, 2)), np.array([0.5, 0.0, 1.0])
+    if where == "X":
+        X[1, 1] = -1e39
+    else:
+        y[1] = 1e39
+    model = Sequential([Dense(2, 1)], loss="mse", seed=0)
+    before = [p.copy() for p in model.parameters()]
+    with pytest.raises(InputError, match=message):
+        model.fit(X, y, epochs=1)
+    if where == "X":
+        with pytest.raises(InputError, match=message):
+            model.predict(X)
+    for p, q in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p, q)
+    float64 = Sequential([Dense(2, 1)], loss="mse", seed=0, dtype="float64")
+    assert len(float64.fit(X, y, epochs=1, optimizer=cr.optimizers.SGD(1e-90))["loss"]) == 1
