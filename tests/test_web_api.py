@@ -529,3 +529,25 @@ def test_the_servers_connections_send_small_answers_at_once():
 
     asyncio.run(main())
     assert accepted and accepted[0] != 0
+
+
+@pytest.mark.parametrize("name", ["CON", "nul.npz", "Com1.npz", "lpt9", "aux.model.npz"])
+def test_windows_device_names_are_refused(client, app, name):
+    before = weights(app)
+    for path in ("/api/models/save", "/api/models/load"):
+        r = client.post(path, json={"name": name, "overwrite": True})
+        assert r.status_code == 400
+        assert r.json()["error"] == ("name must not be a device name of Windows (AUX, COM0, COM1, COM2, COM3, "
+                                     "COM4, COM5, COM6, COM7, COM8, COM9, CON, LPT0, LPT1, LPT2, LPT3, LPT4, "
+                                     f"LPT5, LPT6, LPT7, LPT8, LPT9, NUL, PRN, with any extension); received "
+                                     f"name={name!r}")
+    assert unchanged(app, before)
+    assert client.post("/api/models/save", json={"name": "console.npz"}).status_code == 201  # only whole names
+
+
+@pytest.mark.parametrize("path", ["/", "/api/state", "/static/app.js", "/api/nothing"])
+def test_no_other_site_may_frame_the_page(client, path):
+    r = client.get(path)
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+    if path == "/":
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]

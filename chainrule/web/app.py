@@ -47,7 +47,28 @@ from .session import Session, starter_model
 STATIC = Path(__file__).resolve().parent / "static"
 EVENT_INTERVAL = 0.1  # seconds between two looks at the training job in an event stream
 # The page loads nothing from elsewhere; the browser is told to refuse it too.
-CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'"
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                           "frame-ancestors 'none'")
+# On every answer: no other site may frame the page (clickjacking), no type guessing.
+SECURITY_HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff")]
+
+
+class SecurityHeaders:
+    """ASGI middleware adding SECURITY_HEADERS to every HTTP answer."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
 
 
 def _check_json_type(request):
@@ -208,8 +229,8 @@ def create_app(model=None, dataset="digits", data=None, data_dir=None, models_di
         Route("/api/models/load", _with_body(session.load), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
-    middleware = [] if allowed_hosts is None else [
-        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    middleware = [Middleware(SecurityHeaders)] + ([] if allowed_hosts is None else [
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))])
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.session = session
     return app

@@ -18,6 +18,8 @@ MAX_BODY_BYTES = 64 * 1024  # a drawing of 784 numbers written with 17 digits is
 GRID_SIDE = 28  # the drawing pad is sent as GRID_SIDE x GRID_SIDE ink levels
 N_PIXELS = GRID_SIDE * GRID_SIDE
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+# Names Windows keeps for devices, with any extension (NUL.npz is the null device there).
+DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 MAX_LAYERS, MAX_WIDTH, MAX_EPOCHS, MAX_BATCH_SIZE = 4, 2048, 1000, 60000
 DEFAULTS = Recipe()  # of the settings the page may leave out (it trains 10 epochs at 0.1)
 
@@ -125,12 +127,16 @@ def training_settings(body):
 
 def model_path(models_dir, name):
     """The file ``name`` names inside ``models_dir``: a plain file name of letters, digits,
-    '_', '.' and '-' (not starting with '.'), with '.npz' added if it has no such ending.
+    '_', '.' and '-' (not starting with '.', not a device name of Windows such as NUL),
+    with '.npz' added if it has no such ending.
     Anything else (slashes, '..', absolute paths, a symlink leading out of the folder)
     is refused with 400."""
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
         raise RequestError(400, "name must be a file name of at most 100 letters, digits, '_', '.' "
                                 f"and '-', not starting with '.' (no folders); received name={name!r}")
+    if name.split(".")[0].upper() in DEVICE_NAMES:
+        raise RequestError(400, f"name must not be a device name of Windows ({', '.join(sorted(DEVICE_NAMES))}, "
+                                f"with any extension); received name={name!r}")
     if not name.endswith(".npz"):
         name += ".npz"
     folder = Path(models_dir).resolve()
