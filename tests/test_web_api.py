@@ -551,3 +551,24 @@ def test_no_other_site_may_frame_the_page(client, path):
     assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
     if path == "/":
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+HUGE = ["1" + "0" * 4400, "1" + "0" * 400, "-" + "9" * 350]
+
+
+@pytest.mark.parametrize("huge", HUGE, ids=["4401 digits", "10**400", "-(10**350 - 1)"])
+def test_integers_too_large_for_a_float_are_refused_by_their_field(client, app, huge):
+    """A valid JSON integer of any size: 422 naming the field, never a 500 (Python will not
+    convert an int of over 4,300 digits, and math.isfinite fails on ints past 1e308)."""
+    before = weights(app)
+    pixels = ",".join(map(str, a_one()))
+    cases = [("/api/predict", '{"pixels": [%s]}' % ",".join(["0"] * 783 + [huge]), "pixels"),
+             ("/api/step", '{"pixels": [%s], "label": %s}' % (pixels, huge), "label must be an integer"),
+             ("/api/step", '{"pixels": [%s], "label": 1, "learning_rate": %s}' % (pixels, huge), "learning_rate"),
+             ("/api/train", '{"epochs": %s}' % huge, "epochs must be an integer"),
+             ("/api/train", '{"hidden": [%s]}' % huge, "hidden must be a list")]
+    for path, body, message in cases:
+        r = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (path, r.status_code, r.text[:200])
+        assert message in r.json()["error"]
+    assert unchanged(app, before) and app.state.session.job is None

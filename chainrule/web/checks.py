@@ -34,17 +34,24 @@ class RequestError(Exception):
 
 def parse_json(body):
     """The JSON object of a request body (bytes); NaN and Infinity are read as floats, and
-    then refused by the checks of numbers."""
+    then refused by the checks of numbers, as are integers too large for a float."""
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(413, f"the request body must be at most {MAX_BODY_BYTES} bytes; "
                                 f"received {len(body)}")
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_int=_json_integer)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise RequestError(400, f"the request body must be JSON; it is not ({exc})") from None
     if not isinstance(value, dict):
         raise RequestError(400, f"the request body must be a JSON object; received {type(value).__name__}")
     return value
+
+
+def _json_integer(text):
+    """A JSON integer as an int; past 300 digits as a float (inf beyond float's range), so
+    that the checks of numbers refuse it by its field (Python will not even convert an
+    int of over 4,300 digits to text, and math.isfinite fails on ints past 1e308)."""
+    return int(text) if len(text) <= 300 else float(text)
 
 
 def _is_number(value):
