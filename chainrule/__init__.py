@@ -8,7 +8,7 @@ from .callbacks import CSVLogger, JSONLogger, LearningRateScheduler, ModelCheckp
 from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, DistributedError, InputError,
                      InputTypeError, ModelFormatError, TrainingDivergedError)
 from .gradcheck import gradcheck
-from .saving import load
+from .loading import load
 from .layers import Dense, Dropout
 from .network import Sequential
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback
@@ -25,9 +25,10 @@ __all__ = [
 
 
 def __getattr__(name):
-    # chainrule.datasets imports lazily: it is not part of the NumPy-only core.
-    if name == "datasets":
+    # chainrule.datasets and chainrule.tabular import lazily: they are not part of the
+    # NumPy-only core.
+    if name in ("datasets", "tabular"):
         import importlib
 
-        return importlib.import_module(".datasets", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
