@@ -162,11 +162,13 @@ def f1_from_counts(tp, fp, fn):
 
 
 def f1_macro(y_true, y_pred, n_classes):
-    """The mean over classes of F1 (scikit-learn's f1_score(average="macro")), a float;
-    integer labels of shape (n_samples,), each in 0..n_classes-1."""
+    """The mean of F1 over the classes that are true or predicted at least once (as
+    scikit-learn's f1_score(average="macro")), a float; integer labels of shape
+    (n_samples,), each in 0..n_classes-1."""
     C = confusion_matrix(y_true, y_pred, n_classes)
     tp = np.diag(C).astype(np.float64)
-    return float(f1_from_counts(tp, C.sum(axis=0) - tp, C.sum(axis=1) - tp).mean())
+    seen = (C.sum(axis=0) + C.sum(axis=1)) > 0
+    return float(f1_from_counts(tp, C.sum(axis=0) - tp, C.sum(axis=1) - tp)[seen].mean())
 
 
 def multilabel_f1_macro(Y_true, Y_pred):
