@@ -11,9 +11,9 @@ from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, Dist
                      InputTypeError, ModelFormatError, TrainingDivergedError)
 from .gradcheck import gradcheck
 from .layers import Dense, Dropout
+from .loading import load
 from .lr_finder import lr_find
 from .network import Sequential
-from .saving import load
 
 __all__ = [
     "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "DatasetNotFoundError", "Dense",
@@ -25,9 +25,10 @@ __all__ = [
 
 
 def __getattr__(name):
-    # chainrule.datasets imports lazily: it is not part of the NumPy-only core.
-    if name == "datasets":
+    # chainrule.datasets and chainrule.tabular import lazily: they are not part of the
+    # NumPy-only core.
+    if name in ("datasets", "tabular"):
         import importlib
 
-        return importlib.import_module(".datasets", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -136,3 +136,63 @@ def classifier_metrics(model, X_test, y_test, max_wrong=16):
                       confidence=confidence, confusion=matrix, per_class=per_class,
                       wrong=wrong, X_wrong=X[wrong], history=model.history,
                       W=model.dense_layers[0].W.copy())
+
+
+# --- scores of predictions: what TabularModel.evaluate reports ----------------------------
+
+def accuracy(y_true, y_pred):
+    """The share of rows predicted right, a float: labels of shape (n_samples,), or 0/1
+    rows of shape (n_samples, n_labels) that count as right only when every label is
+    (scikit-learn's accuracy_score, its subset accuracy for multi-label)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or len(y_true) == 0:
+        raise InputError(f"y_true and y_pred must have the same non-empty shape; received "
+                         f"{y_true.shape} and {y_pred.shape}")
+    right = y_true == y_pred
+    return float(right.reshape(len(right), -1).all(axis=1).mean())
+
+
+def f1_from_counts(tp, fp, fn):
+    """F1 = 2 TP / (2 TP + FP + FN) of each class (arrays of shape (n_classes,)), 0 for a
+    class never true nor predicted (scikit-learn's zero_division=0)."""
+    denominator = 2 * tp + fp + fn
+    f1 = np.zeros(len(tp))
+    np.divide(2 * tp, denominator, out=f1, where=denominator > 0)
+    return f1
+
+
+def f1_macro(y_true, y_pred, n_classes):
+    """The mean of F1 over the classes that are true or predicted at least once (as
+    scikit-learn's f1_score(average="macro")), a float; integer labels of shape
+    (n_samples,), each in 0..n_classes-1."""
+    C = confusion_matrix(y_true, y_pred, n_classes)
+    tp = np.diag(C).astype(np.float64)
+    seen = (C.sum(axis=0) + C.sum(axis=1)) > 0
+    return float(f1_from_counts(tp, C.sum(axis=0) - tp, C.sum(axis=1) - tp)[seen].mean())
+
+
+def multilabel_f1_macro(Y_true, Y_pred):
+    """The mean over labels of each label's F1, a float; 0/1 arrays of shape (n_samples,
+    n_labels) (scikit-learn's f1_score(average="macro") on multi-label indicators)."""
+    Y_true, Y_pred = np.asarray(Y_true, dtype=bool), np.asarray(Y_pred, dtype=bool)
+    tp = (Y_true & Y_pred).sum(axis=0).astype(np.float64)
+    return float(f1_from_counts(tp, (~Y_true & Y_pred).sum(axis=0), (Y_true & ~Y_pred).sum(axis=0)).mean())
+
+
+def r2_score(y_true, y_pred):
+    """R^2 = 1 - sum (y - y_hat)^2 / sum (y - mean y)^2, a float, for targets of shape
+    (n_samples,); 1.0 for a perfect fit of a constant target, else 0.0 for one (as
+    scikit-learn's r2_score)."""
+    y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    residual = float(((y_true - y_pred) ** 2).sum())
+    total = float(((y_true - y_true.mean()) ** 2).sum())
+    if total == 0:
+        return 1.0 if residual == 0 else 0.0
+    return 1.0 - residual / total
+
+
+def rmse(y_true, y_pred):
+    """The root of the mean squared error, sqrt(mean (y - y_hat)^2), a float, for targets
+    of shape (n_samples,), in the targets' units."""
+    y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    return float(np.sqrt(((y_true - y_pred) ** 2).mean()))

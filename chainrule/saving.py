@@ -56,9 +56,14 @@ def model_from(meta, arrays, path="model"):
     return model
 
 
+def network_from(meta, arrays, path="model"):
+    """The Sequential of a model file or a training checkpoint, read by ``io.read_npz``."""
+    if "checkpoint" in meta:  # a checkpoint also holds the optimizer's state: not needed here
+        arrays = {k: v for k, v in arrays.items() if not k.startswith("optimizer.")}
+    return model_from(meta, arrays, path)
+
+
 def load(path):
     """The Sequential saved at ``path`` by ``Sequential.save`` (or a training checkpoint)."""
     meta, arrays = io.read_npz(path)
-    if "checkpoint" in meta:  # a checkpoint also holds the optimizer's state: not needed here
-        arrays = {k: v for k, v in arrays.items() if not k.startswith("optimizer.")}
-    return model_from(meta, arrays, os.fspath(path))
+    return network_from(meta, arrays, os.fspath(path))

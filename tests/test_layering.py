@@ -10,7 +10,8 @@ module belongs to one tier and imports only from its own tier or those below:
     parts     optimizers, callbacks, progress, io (the file format: never the network)
     network   network, saving
     engine    training, checkpoint, distributed
-    shared    recipes, settings_text, metrics, explain, gradcheck, datasets, images, lr_finder
+    shared    recipes, settings_text, metrics, explain, gradcheck, datasets, images, lr_finder,
+              tabular, loading (chainrule.load: a table model or a Sequential)
     faces     sklearn, report, sweep, web; and cli, which alone dispatches to the others
 
 Two edges go up, on purpose: ``Sequential.fit`` is ``training.fit`` (Keras's model.fit) and
@@ -34,7 +35,7 @@ TIERS = [
     ("network", {"network", "saving"}),
     ("engine", {"training", "checkpoint", "distributed"}),
     ("shared", {"recipes", "settings_text", "metrics", "explain", "gradcheck", "datasets", "images",
-                "lr_finder"}),
+                "lr_finder", "tabular", "loading"}),
     ("faces", {"sklearn", "report", "sweep", "web"}),
     ("dispatcher", {"cli", "__main__"}),
 ]

@@ -68,3 +68,33 @@ def test_max_wrong_and_n_classes_are_checked():
         metrics.classifier_metrics(model, np.eye(3), np.array([0, 1, 1]), max_wrong=-1)
     with pytest.raises(cr.InputError, match=r"n_classes must be a positive integer; received n_classes=True"):
         metrics.confusion_matrix([0], [0], True)
+
+
+# --- the scores TabularModel.evaluate reports, against scikit-learn's ------------------------
+
+def test_scores_match_scikit_learns():
+    sk = pytest.importorskip("sklearn.metrics")
+    from chainrule import metrics as m
+
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
+    assert m.accuracy(y, p) == pytest.approx(sk.accuracy_score(y, p))
+    assert m.f1_macro(y, p, 4) == pytest.approx(sk.f1_score(y, p, average="macro"))
+    assert m.f1_macro([0, 0, 1], [0, 0, 0], 3) == pytest.approx(  # class 2 neither true nor predicted
+        sk.f1_score([0, 0, 1], [0, 0, 0], average="macro", zero_division=0))
+    Y, P = rng.integers(0, 2, (40, 3)), rng.integers(0, 2, (40, 3))
+    assert m.accuracy(Y, P) == pytest.approx(sk.accuracy_score(Y, P))
+    assert m.multilabel_f1_macro(Y, P) == pytest.approx(sk.f1_score(Y, P, average="macro"))
+    t, q = rng.normal(size=30), rng.normal(size=30)
+    assert m.r2_score(t, q) == pytest.approx(sk.r2_score(t, q))
+    assert m.rmse(t, q) == pytest.approx(sk.root_mean_squared_error(t, q))
+    assert m.r2_score([2.0, 2.0], [2.0, 2.0]) == 1.0 and m.r2_score([2.0, 2.0], [1.0, 2.0]) == 0.0
+
+
+def test_accuracy_needs_matching_shapes():
+    from chainrule import metrics as m
+    from chainrule.errors import InputError
+
+    with pytest.raises(InputError, match=r"y_true and y_pred must have the same non-empty shape; "
+                                         r"received \(2,\) and \(3,\)"):
+        m.accuracy([0, 1], [0, 1, 1])
