@@ -11,14 +11,15 @@ from .gradcheck import gradcheck
 from .saving import load
 from .layers import Dense, Dropout
 from .network import Sequential
-from .callbacks import Callback, EarlyStopping, History, LambdaCallback
+from .callbacks import Callback, EarlyStopping, History, LambdaCallback, ReduceLROnPlateau
 
 from ._version import __version__
 
 __all__ = [
     "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "DatasetNotFoundError", "Dense",
     "DistributedError", "Dropout", "EarlyStopping", "History", "InputError", "InputTypeError", "JSONLogger",
-    "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "Sequential",
+    "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "ReduceLROnPlateau",
+    "Sequential",
     "TrainingDivergedError", "activations", "datasets", "gradcheck", "load", "losses", "optimizers",
     "__version__",
 ]
