@@ -8,7 +8,6 @@ status 2, never a traceback; Ctrl-C ends it with status 130.
 """
 
 import argparse
-import dataclasses
 import signal
 import sys
 import time
@@ -134,29 +133,32 @@ def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
 
 
 def _recipe(args):
-    """The Recipe of train's options."""
+    """The Recipe of train's options; with --resume, the checkpoint's batch size and
+    validation split replace the options', so that the run continues as it began."""
+    settings = {name: getattr(args, name) for name in recipes.FIELDS}
+    if args.resume:
+        from . import checkpoint
+
+        run = checkpoint.read_checkpoint(args.resume)[0]["run"]
+        settings.update(batch_size=run["batch_size"], validation_split=run["validation_split"])
     if args.momentum is not None and args.optimizer not in recipes.MOMENTUM_OPTIMIZERS:
         raise InputError(f"--momentum applies to {' and '.join(recipes.MOMENTUM_OPTIMIZERS)}; "
                          f"{args.optimizer} has none (its beta_1 plays that part)")
-    if args.early_stopping is not None and not args.validation_split:
+    if args.early_stopping is not None and not settings["validation_split"]:
         raise InputError("--early-stopping needs --validation-split above 0 (it watches the "
                          "validation loss)")
     if args.warmup_epochs >= args.epochs:
         raise InputError(f"--warmup-epochs must be below --epochs ({args.epochs}), as the warm-up is "
                          f"part of the run; received {args.warmup_epochs}")
-    return Recipe.from_mapping({name: getattr(args, name) for name in recipes.FIELDS})
+    return Recipe.from_mapping(settings)
 
 
-def _resumed(path, recipe):
-    """The model, optimizer and recipe of the checkpoint at ``path``: its batch size and
-    validation split replace those of ``recipe``, so that the run continues as it began."""
+def _resumed(path):
+    """The model and optimizer of the checkpoint at ``path``."""
     from . import checkpoint
 
     info = checkpoint.read_checkpoint(path)[0]
-    model = load(path)
-    recipe = dataclasses.replace(recipe, batch_size=info["run"]["batch_size"],
-                                 validation_split=info["run"]["validation_split"])
-    return model, checkpoint.optimizer_from(info), recipe
+    return load(path), checkpoint.optimizer_from(info)
 
 
 def train(args):
@@ -173,7 +175,7 @@ def train(args):
     (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     if args.resume:
-        model, optimizer, recipe = _resumed(args.resume, recipe)
+        model, optimizer = _resumed(args.resume)
     else:
         model = recipe.build_model(X_train.shape[1], n_classes)
         optimizer = recipe.build_optimizer(len(X_train))

@@ -302,6 +302,19 @@ def test_checkpoint_then_resume_equals_one_uninterrupted_run(tmp_path):
     assert straight.history.history == resumed.history.history
 
 
+def test_a_resumed_run_keeps_its_schedule_and_early_stopping_takes_its_split(tmp_path):
+    """The schedule is the first run's (spanning its --epochs), kept in the checkpoint; the
+    validation split too, which --early-stopping then watches without --validation-split."""
+    first = succeeded(run("train", "--schedule", "onecycle", "--warmup-epochs", 1, "--batch-size", 64,
+                          "--validation-split", 0.1, "--weight-decay", 1e-3, "--clip-norm", 2, "--epochs", 2,
+                          "--quiet", "--checkpoint", "ck.npz", "--output", "half.npz", cwd=tmp_path))
+    out = succeeded(run("train", "--resume", "ck.npz", "--epochs", 4, "--early-stopping", 3, "--quiet",
+                        "--output", "resumed.npz", cwd=tmp_path))
+    assert line(out, "training").split(" of ", 1)[1] == line(first, "training").split(" of ", 1)[1]
+    assert "Warmup(learning_rate=OneCycle(" in line(out, "training")
+    assert line(out, "early stopping").startswith("early stopping: kept the weights of epoch ")
+
+
 def test_resume_from_a_model_file_is_a_one_line_error(tmp_path):
     succeeded(run("train", "--epochs", 1, "--quiet", "--output", "m.npz", cwd=tmp_path))
     result = run("train", "--resume", "m.npz", cwd=tmp_path)

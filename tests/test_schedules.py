@@ -86,6 +86,30 @@ def test_schedules_round_trip_through_config_and_checkpoints(schedule, tmp_path)
     assert [saved.learning_rate(t) for t in range(40)] == [schedule(t) for t in range(40)]
 
 
+@pytest.mark.parametrize("make", [
+    lambda: optimizers.SGD(optimizers.Warmup(optimizers.OneCycle(0.2, total_steps=12), warmup_steps=4),
+                           momentum=0.9),
+    lambda: optimizers.AdamW(optimizers.Warmup(0.01, warmup_steps=5, start_factor=0.1), clip_norm=1.0),
+], ids=["sgd-warmup-onecycle", "adamw-warmup"])
+def test_a_run_with_a_schedule_resumes_bit_for_bit(make, tmp_path):
+    """Two epochs, saved; resumed with the optimizer the checkpoint describes (as chainrule
+    train --resume builds it) up to four: the weights of four epochs in one go."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+
+    def network():
+        return Sequential([Dense(3, 6, "relu"), Dense(6, 2, "softmax")], seed=0)
+
+    straight = network()
+    straight.fit(X, y, epochs=4, batch_size=10, optimizer=make())
+    network().fit(X, y, epochs=2, batch_size=10, optimizer=make(), checkpoint=tmp_path / "c.npz")
+    resumed = network()
+    optimizer = checkpoint.optimizer_from(checkpoint.read_checkpoint(tmp_path / "c.npz")[0])
+    resumed.fit(X, y, epochs=4, batch_size=10, optimizer=optimizer, resume=tmp_path / "c.npz")
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
 def test_optimizers_reexport_the_schedules():
     for name in ("Schedule", "StepDecay", "ExponentialDecay", "CosineDecay", "OneCycle", "Warmup"):
         assert getattr(optimizers, name) is getattr(schedules, name)
