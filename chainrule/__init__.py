@@ -6,7 +6,7 @@ The public API, re-exported from the modules that define it.
 from . import activations, losses, optimizers
 from ._version import __version__
 from .callbacks import (Callback, CSVLogger, EarlyStopping, History, JSONLogger, LambdaCallback,
-                        LearningRateScheduler, ModelCheckpoint)
+                        LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau)
 from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, DistributedError, InputError,
                      InputTypeError, ModelFormatError, TrainingDivergedError)
 from .gradcheck import gradcheck
@@ -18,9 +18,9 @@ from .network import Sequential
 __all__ = [
     "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "DatasetNotFoundError", "Dense",
     "DistributedError", "Dropout", "EarlyStopping", "History", "InputError", "InputTypeError", "JSONLogger",
-    "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "Sequential",
-    "TrainingDivergedError", "activations", "datasets", "gradcheck", "load", "losses", "lr_find",
-    "optimizers", "__version__",
+    "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "ReduceLROnPlateau",
+    "Sequential", "TrainingDivergedError", "activations", "datasets", "gradcheck", "load", "losses",
+    "lr_find", "optimizers", "__version__",
 ]
 
 

@@ -2,7 +2,7 @@
 
 As Keras lays them out: ``Callback`` (the hooks), ``History`` (per-epoch results),
 ``LambdaCallback``, ``EarlyStopping``, per-epoch logs to CSV or JSON lines, a learning
-rate set per epoch, and model files saved during training.
+rate set per epoch or cut on a plateau, and model files saved during training.
 
 Epochs are counted from 1 in everything these write (files, "{epoch}" in paths), as the
 progress bar and the command line count them; the ``epoch`` argument of the hooks counts
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from ._checks import non_negative_int
+from ._checks import non_negative_int, number, one_of
 from .errors import InputError
 from .optimizers import Optimizer, Schedule
 
@@ -307,6 +307,78 @@ class LearningRateScheduler(Callback):
             raise InputError(f"LearningRateScheduler schedule must return a positive number; "
                              f"received {lr!r} for epoch={epoch}")
         self._optimizer.learning_rate = float(lr)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the optimizer's learning rate by ``factor`` when ``monitor`` has not improved
+    for ``patience`` epochs, as Keras's ReduceLROnPlateau:
+
+        improved:  value < best - min_delta  (mode "min"; > best + min_delta for "max")
+        after the ``patience``-th epoch in a row without improvement:
+                   lr <- max(lr * factor, min_lr)  (if lr > min_lr), and the count restarts
+
+    ``mode="auto"`` maximises accuracies and minimises the rest. After a reduction, the
+    ``cooldown`` epochs that follow do not count towards the patience (PyTorch's meaning of
+    cooldown; Keras's code ignores one epoch fewer). ``patience`` counts as Keras counts:
+    PyTorch's ReduceLROnPlateau with patience p reduces one epoch later, after p + 1.
+    ``reductions`` lists the epochs (from 0) at whose end the rate was cut.
+
+    The optimizer must have a number as its learning rate (as in Keras, where a schedule's
+    rate cannot be set): a schedule over steps already sets it at every step. ``optimizer``
+    is the one given to fit, unless fit reports it to callbacks itself.
+
+    Like every callback's, its counts are not part of a checkpoint: after ``fit(resume=)``
+    it starts afresh (best unknown, no epochs waited). The rate it reached is: the
+    checkpoint keeps the optimizer's settings, which chainrule.checkpoint.optimizer_from
+    (and ``chainrule train --resume``) builds the optimizer with.
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, optimizer=None):
+        if not isinstance(monitor, str):
+            raise InputError(f"ReduceLROnPlateau monitor must be the name of a log, such as 'val_loss'; "
+                             f"received monitor={monitor!r}")
+        self.monitor = monitor
+        self.factor = number("factor", factor, 0, 1, low_open=True, high_open=True)
+        self.patience = non_negative_int("patience", patience)
+        self.mode = one_of("mode", mode, ("auto", "min", "max"))
+        self.min_delta = number("min_delta", min_delta, 0)
+        self.cooldown = non_negative_int("cooldown", cooldown)
+        self.min_lr = number("min_lr", min_lr, 0)
+        self.optimizer = _check_optimizer("ReduceLROnPlateau", optimizer)
+        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
+
+    def on_train_begin(self, logs):
+        self._optimizer = _fit_optimizer("ReduceLROnPlateau", self.optimizer, logs)
+        if callable(self._optimizer.learning_rate):
+            raise InputError(
+                f"ReduceLROnPlateau needs an optimizer whose learning_rate is a number; received "
+                f"learning_rate={self._optimizer.learning_rate!r}, a schedule that already sets it "
+                f"at every step"
+            )
+        self.best, self.wait, self.cooldown_counter, self.reductions = None, 0, 0, []
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise InputError(
+                f"ReduceLROnPlateau monitors {self.monitor!r}, which fit does not report; "
+                f"available: {sorted(logs)} (val_* needs validation_data or validation_split)"
+            )
+        value = float(logs[self.monitor])
+        # compared as Keras and PyTorch compare, to the last bit
+        if self.best is None or (value > self.best + self.min_delta if self.maximize
+                                 else value < self.best - self.min_delta):
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        lr = self._optimizer.learning_rate
+        if self.wait and self.wait >= self.patience and lr > self.min_lr:
+            self._optimizer.learning_rate = max(lr * self.factor, self.min_lr)
+            self.cooldown_counter, self.wait = self.cooldown, 0
+            self.reductions.append(epoch)
 
 
 # --- model files ----------------------------------------------------------------------

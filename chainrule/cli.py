@@ -8,7 +8,6 @@ status 2, never a traceback; Ctrl-C ends it with status 130.
 """
 
 import argparse
-import dataclasses
 import os
 import signal
 import sys
@@ -110,10 +109,12 @@ class _StopOnInterrupt:
 
 
 def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
-    """Train with the progress bar unless --quiet: (History, training examples, seconds, interrupted).
-    With --distributed, only rank 0 (``root``) shows the bar and writes the JSON log."""
+    """Train with the recipe's callbacks and the progress bar unless --quiet: (History,
+    training examples, seconds, interrupted, the recipe's callbacks). With --distributed,
+    only rank 0 (``root``) shows the bar and writes the JSON log."""
     seen = {}  # the number of training examples, after the validation split
-    callbacks = [LambdaCallback(on_train_begin=lambda logs: seen.update(samples=logs["samples"]))]
+    own = recipe.build_callbacks()
+    callbacks = [LambdaCallback(on_train_begin=lambda logs: seen.update(samples=logs["samples"])), *own]
     quiet = args.quiet or not root
     if args.log_json and root:
         from .callbacks import JSONLogger
@@ -130,27 +131,36 @@ def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
         history = model.fit(X, y, optimizer=optimizer, **recipe.fit_arguments(),
                             callbacks=callbacks, checkpoint=args.checkpoint, resume=resume,
                             distributed=args.distributed)
-    return history, seen["samples"], time.perf_counter() - start, guard.interrupted
+    return history, seen["samples"], time.perf_counter() - start, guard.interrupted, own
 
 
 def _recipe(args):
-    """The Recipe of train's options."""
+    """The Recipe of train's options; with --resume, the checkpoint's batch size and
+    validation split replace the options', so that the run continues as it began."""
+    settings = {name: getattr(args, name) for name in recipes.FIELDS}
+    if args.resume:
+        from . import checkpoint
+
+        run = checkpoint.read_checkpoint(args.resume)[0]["run"]
+        settings.update(batch_size=run["batch_size"], validation_split=run["validation_split"])
     if args.momentum is not None and args.optimizer not in recipes.MOMENTUM_OPTIMIZERS:
         raise InputError(f"--momentum applies to {' and '.join(recipes.MOMENTUM_OPTIMIZERS)}; "
                          f"{args.optimizer} has none (its beta_1 plays that part)")
-    return Recipe.from_mapping({name: getattr(args, name) for name in recipes.FIELDS})
+    if args.early_stopping is not None and not settings["validation_split"]:
+        raise InputError("--early-stopping needs --validation-split above 0 (it watches the "
+                         "validation loss)")
+    if args.warmup_epochs >= args.epochs:
+        raise InputError(f"--warmup-epochs must be below --epochs ({args.epochs}), as the warm-up is "
+                         f"part of the run; received {args.warmup_epochs}")
+    return Recipe.from_mapping(settings)
 
 
-def _resumed(path, recipe):
-    """The model, optimizer and recipe of the checkpoint at ``path``: its batch size and
-    validation split replace those of ``recipe``, so that the run continues as it began."""
+def _resumed(path):
+    """The model and optimizer of the checkpoint at ``path``."""
     from . import checkpoint
 
     info = checkpoint.read_checkpoint(path)[0]
-    model = load(path)
-    recipe = dataclasses.replace(recipe, batch_size=info["run"]["batch_size"],
-                                 validation_split=info["run"]["validation_split"])
-    return model, checkpoint.optimizer_from(info), recipe
+    return load(path), checkpoint.optimizer_from(info)
 
 
 def train(args):
@@ -167,13 +177,13 @@ def train(args):
     (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     if args.resume:
-        model, optimizer, recipe = _resumed(args.resume, recipe)
+        model, optimizer = _resumed(args.resume)
     else:
         model = recipe.build_model(X_train.shape[1], n_classes)
         optimizer = recipe.build_optimizer(len(X_train))
     done_before = len(model.history.epoch) if model.history is not None else 0
-    history, samples, seconds, interrupted = _fit(model, X_train, y_train, optimizer, recipe, args,
-                                                  resume=args.resume, root=root)
+    history, samples, seconds, interrupted, own = _fit(model, X_train, y_train, optimizer, recipe, args,
+                                                       resume=args.resume, root=root)
     if not root:
         return
     model.save(output)
@@ -191,9 +201,13 @@ def train(args):
     print(f"training: {epochs} epochs of {optimizer!r}, batch size {recipe.batch_size}, "
           f"seed {recipe.seed}{processes}")
     print(f"time: {seconds:.2f} s ({(epochs - done_before) * samples / seconds:,.0f} examples/s)")
+    kept = recipes.kept_epoch(history, own)
+    if kept != -1:
+        print(f"early stopping: kept the weights of epoch {history.epoch[kept] + 1} (the lowest "
+              f"validation loss)")
     if "val_loss" in history:
-        _print_results("validation", history["val_loss"][-1],
-                       history["val_accuracy"][-1] if "val_accuracy" in history else None)
+        _print_results("validation", history["val_loss"][kept],
+                       history["val_accuracy"][kept] if "val_accuracy" in history else None)
     _print_results("test", test["loss"], test.get("accuracy"))
     print(f"saved: {output}")
 
@@ -385,8 +399,22 @@ def build_parser():
     p.add_argument("--momentum", type=_flag(settings_text.fraction),
                    help="momentum of sgd or rmsprop, in [0, 1) (default: 0.9 for sgd, 0 for rmsprop)")
     p.add_argument("--schedule", choices=recipes.SCHEDULES, default=DEFAULTS.schedule,
-                   help="learning rate over the run: constant, or cosine decay from --lr to 0 "
-                   "(default: constant)")
+                   help="learning rate over the run: constant; cosine decay from --lr to 0; or "
+                   "onecycle, PyTorch's one-cycle policy peaking at --lr (from --lr/25 up over "
+                   "30%% of the steps, then down to --lr/250000) (default: constant)")
+    p.add_argument("--warmup-epochs", type=_flag(settings_text.non_negative_integer),
+                   default=DEFAULTS.warmup_epochs, metavar="N",
+                   help="raise the learning rate linearly from 0 over the first N epochs, then "
+                   "follow --schedule over the epochs left (default: 0, no warm-up)")
+    p.add_argument("--weight-decay", type=_flag(settings_text.non_negative_number), metavar="WD",
+                   help="weight decay of the weight matrices: decoupled for adamw (W <- W - lr WD W), "
+                   "the L2 gradient WD W for the others (default: 0.01 for adamw, 0 for the others)")
+    p.add_argument("--clip-norm", type=_flag(settings_text.positive_number), metavar="NORM",
+                   help="scale the gradients down to this global norm when it is larger (default: no "
+                   "clipping)")
+    p.add_argument("--early-stopping", type=_flag(settings_text.non_negative_integer), metavar="PATIENCE",
+                   help="stop when the validation loss has not improved for PATIENCE epochs, and keep "
+                   "the best epoch's weights (needs --validation-split) (default: off)")
     p.add_argument("--batch-size", type=_flag(settings_text.positive_integer),
                    default=DEFAULTS.batch_size, metavar="N", help="examples per gradient step (default: 32)")
     p.add_argument("--epochs", type=_flag(settings_text.positive_integer), default=DEFAULTS.epochs,

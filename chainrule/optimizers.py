@@ -6,7 +6,8 @@ cost and lr the learning rate of this step. Weight decay applies to weight matri
 (arrays of 2 or more dimensions) and not to biases, as in Keras and scikit-learn.
 
 A learning rate is a positive number or a schedule: a callable from the optimizer's
-step count (0 for the first step) to the learning rate, as in Keras.
+step count (0 for the first step) to the learning rate, as in Keras. The schedules are
+defined in chainrule.schedules and re-exported here (``optimizers.CosineDecay``, ...).
 
 Every optimizer takes ``clip_norm``: when the global norm of all the gradients,
 sqrt(sum of every g^2), exceeds it, they are scaled down to that norm before the
@@ -21,70 +22,10 @@ import numpy as np
 from . import kernels
 from ._checks import number
 from .errors import InputError
+from .schedules import CosineDecay, ExponentialDecay, OneCycle, Schedule, StepDecay, Warmup  # noqa: F401
 
 
-# --- learning-rate schedules --------------------------------------------------------
-
-class Schedule:
-    """A learning rate that changes with the step count: ``schedule(step) -> lr``."""
-
-    def __call__(self, step):
-        raise NotImplementedError
-
-    def config(self):
-        """The settings as JSON values, with the class name under "schedule"."""
-        return {"schedule": type(self).__name__, **vars(self)}
-
-    @staticmethod
-    def from_config(config):
-        settings = dict(config)
-        name = settings.pop("schedule", None)
-        classes = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, CosineDecay)}
-        if name not in classes:
-            raise InputError(f"schedule must be one of {sorted(classes)}; received {name!r}")
-        return classes[name](**settings)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({args})"
-
-
-class StepDecay(Schedule):
-    """lr = initial_learning_rate * gamma ** floor(step / step_size)."""
-
-    def __init__(self, initial_learning_rate, step_size, gamma=0.1):
-        self.initial_learning_rate = number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
-        self.step_size = int(number("step_size", step_size, 1))
-        self.gamma = number("gamma", gamma, 0, 1, low_open=True)
-
-    def __call__(self, step):
-        return self.initial_learning_rate * self.gamma ** (step // self.step_size)
-
-
-class ExponentialDecay(Schedule):
-    """lr = initial_learning_rate * decay_rate ** (step / decay_steps)."""
-
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate):
-        self.initial_learning_rate = number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
-        self.decay_steps = number("decay_steps", decay_steps, 0, low_open=True)
-        self.decay_rate = number("decay_rate", decay_rate, 0, 1, low_open=True)
-
-    def __call__(self, step):
-        return self.initial_learning_rate * self.decay_rate ** (step / self.decay_steps)
-
-
-class CosineDecay(Schedule):
-    """lr = initial * (alpha + (1 - alpha) (1 + cos(pi t)) / 2), t = min(step, decay_steps) / decay_steps."""
-
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0):
-        self.initial_learning_rate = number("initial_learning_rate", initial_learning_rate, 0, low_open=True)
-        self.decay_steps = number("decay_steps", decay_steps, 0, low_open=True)
-        self.alpha = number("alpha", alpha, 0, 1)
-
-    def __call__(self, step):
-        t = min(step, self.decay_steps) / self.decay_steps
-        return self.initial_learning_rate * (self.alpha + (1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * t)))
-
+# --- learning rates -------------------------------------------------------------------
 
 def _learning_rate(value):
     if isinstance(value, dict):  # a schedule's config(), as saved in a checkpoint

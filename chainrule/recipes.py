@@ -6,7 +6,8 @@ the same way::
 
     recipe = Recipe.from_mapping({"hidden": (32,), "optimizer": "adam", "epochs": 5})
     model = recipe.build_model(n_features=64, n_classes=10)
-    model.fit(X, y, optimizer=recipe.build_optimizer(len(X)), **recipe.fit_arguments())
+    model.fit(X, y, optimizer=recipe.build_optimizer(len(X)), callbacks=recipe.build_callbacks(),
+              **recipe.fit_arguments())
 
 The choices and defaults are defined here once; the faces take them from here. Every value
 is checked when a Recipe is made (``Recipe(...)``, ``from_mapping`` or
@@ -19,6 +20,7 @@ import math
 from collections.abc import Mapping
 
 from . import optimizers
+from .callbacks import EarlyStopping
 from ._checks import fail, is_integer, non_negative_int, number, one_of, positive_int, positive_number
 from .data import DTYPES
 from .layers import Dense, Dropout
@@ -31,7 +33,7 @@ OUTPUT_ACTIVATIONS = {"cross_entropy": "softmax", "log_loss": "sigmoid", "mse": 
 LOSSES = tuple(OUTPUT_ACTIVATIONS)
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)  # sgd, adam, adamw, rmsprop
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")  # the optimizers that take a momentum
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "onecycle")
 # SGD's learning rate when lr is None (the library's 0.01 is slow here): 0.1 reaches about
 # 97% on digits in 20 epochs; the quadratic cost's larger gradients need 0.01, else its
 # ReLUs die and accuracy stays at 10%. The other optimizers keep their own default.
@@ -52,12 +54,21 @@ class Recipe:
             with sgd and the optimizer's own default with the others.
         momentum: a number in [0, 1) for sgd or rmsprop, or None for SGD_MOMENTUM with sgd
             and the optimizer's own default with rmsprop; the others take none.
-        schedule: "constant", or "cosine": the rate decays from lr to 0 over the run.
+        schedule: "constant"; "cosine": the rate decays from lr to 0 over the run; "onecycle":
+            PyTorch's one-cycle policy (OneCycle, its defaults) with lr as its peak, over the run.
         batch_size, epochs: positive integers; seed: a non-negative integer (the initial
             weights, the shuffling and dropout).
         dtype: "float32" or "float64".
         dropout: the share of each hidden layer's outputs dropped in training, in [0, 1).
         validation_split: the share of the training data held out, in [0, 1).
+        warmup_epochs: epochs of linear warm-up from 0 to the schedule's first rate (Warmup),
+            a non-negative integer below epochs; the schedule then spans the epochs after it.
+        early_stopping: None, or the patience of an EarlyStopping on val_loss that keeps the
+            best epoch's weights (a non-negative integer; needs validation_split > 0).
+        weight_decay: a number >= 0 given to the optimizer (decoupled for adamw, the L2
+            gradient for the others), or None for the optimizer's own default (0.01 for
+            adamw, 0 for the others).
+        clip_norm: the optimizer's clip_norm (a positive number), or None for no clipping.
     """
 
     hidden: tuple = (128, 64)
@@ -73,6 +84,10 @@ class Recipe:
     dtype: str = "float32"
     dropout: float = 0.0
     validation_split: float = 0.0
+    warmup_epochs: int = 0
+    early_stopping: int = None
+    weight_decay: float = None
+    clip_norm: float = None
 
     def __post_init__(self):
         clean = {
@@ -89,7 +104,18 @@ class Recipe:
             "dtype": one_of("dtype", self.dtype, DTYPES),
             "dropout": number("dropout", self.dropout, 0, 1, high_open=True),
             "validation_split": number("validation_split", self.validation_split, 0, 1, high_open=True),
+            "warmup_epochs": non_negative_int("warmup_epochs", self.warmup_epochs),
+            "early_stopping": None if self.early_stopping is None
+            else non_negative_int("early_stopping", self.early_stopping),
+            "weight_decay": number("weight_decay", self.weight_decay, 0, allow_none=True),
+            "clip_norm": positive_number("clip_norm", self.clip_norm, allow_none=True),
         }
+        if clean["warmup_epochs"] >= clean["epochs"]:
+            fail("warmup_epochs", f"a non-negative integer below epochs={clean['epochs']} (the warm-up "
+                 "is part of the run)", self.warmup_epochs)
+        if clean["early_stopping"] is not None and clean["validation_split"] == 0:
+            fail("early_stopping", "None when validation_split=0 (early stopping watches val_loss, "
+                 "which needs a validation split)", self.early_stopping)
         if clean["momentum"] is not None and clean["optimizer"] not in MOMENTUM_OPTIMIZERS:
             fail("momentum", f"None with optimizer={clean['optimizer']!r} (momentum applies to "
                  f"{' and '.join(MOMENTUM_OPTIMIZERS)}; {clean['optimizer']}'s beta_1 plays that part)",
@@ -123,24 +149,42 @@ class Recipe:
 
     def build_optimizer(self, n_train):
         """The optimizer of the run on ``n_train`` training examples (before the validation
-        split). A cosine schedule decays the rate to 0 over the steps of the whole run:
-        epochs * ceil(n_fit / batch_size), n_fit the examples left after the split."""
+        split). The run has epochs * ceil(n_fit / batch_size) steps, n_fit the examples left
+        after the split; a warm-up takes the first warmup_epochs of them (Warmup), and a
+        cosine (to 0) or one-cycle schedule spans the rest."""
         n_train = positive_int("n_train", n_train)
         settings = {}
         if self.lr is not None:
             settings["learning_rate"] = self.lr
         elif self.optimizer == "sgd":
             settings["learning_rate"] = SGD_LEARNING_RATES[self.loss]
-        if self.schedule == "cosine":
+        if self.schedule != "constant" or self.warmup_epochs:
             lr = settings.get("learning_rate", optimizers.OPTIMIZERS[self.optimizer]().learning_rate)
             n_fit = n_train - round(self.validation_split * n_train)
-            steps = self.epochs * math.ceil(n_fit / self.batch_size)
-            settings["learning_rate"] = optimizers.CosineDecay(lr, decay_steps=steps)
+            per_epoch = math.ceil(n_fit / self.batch_size)
+            steps = (self.epochs - self.warmup_epochs) * per_epoch
+            if self.schedule == "cosine":
+                lr = optimizers.CosineDecay(lr, decay_steps=steps)
+            elif self.schedule == "onecycle":
+                lr = optimizers.OneCycle(lr, total_steps=steps)
+            if self.warmup_epochs:
+                lr = optimizers.Warmup(lr, warmup_steps=self.warmup_epochs * per_epoch)
+            settings["learning_rate"] = lr
         if self.momentum is not None:
             settings["momentum"] = self.momentum
         elif self.optimizer == "sgd":
             settings["momentum"] = SGD_MOMENTUM
+        for name in ("weight_decay", "clip_norm"):
+            if getattr(self, name) is not None:
+                settings[name] = getattr(self, name)
         return optimizers.OPTIMIZERS[self.optimizer](**settings)
+
+    def build_callbacks(self):
+        """The callbacks the recipe adds to fit: an EarlyStopping on val_loss with patience
+        early_stopping that keeps the best epoch's weights, or none."""
+        if self.early_stopping is None:
+            return []
+        return [EarlyStopping(monitor="val_loss", patience=self.early_stopping, restore_best_weights=True)]
 
     def fit_arguments(self):
         """The arguments of ``fit`` the recipe sets: epochs, batch_size, validation_split."""
@@ -149,6 +193,15 @@ class Recipe:
 
 
 FIELDS = tuple(field.name for field in dataclasses.fields(Recipe))
+
+
+def kept_epoch(history, callbacks):
+    """The position in ``history`` of the epoch whose weights the network ended with after
+    fit with ``callbacks``: an EarlyStopping's best epoch when it restored one, else -1."""
+    for cb in callbacks:
+        if isinstance(cb, EarlyStopping) and cb.restore_best_weights and cb.best_epoch is not None:
+            return history.epoch.index(cb.best_epoch)
+    return -1
 
 
 def _hidden_sizes(value):

@@ -48,6 +48,11 @@ def positive_number(text):
     return _ruled(text, _number(text), _checks.positive_number)
 
 
+def non_negative_number(text):
+    """A number in [0, inf)."""
+    return _ruled(text, _number(text), _checks.number, 0)
+
+
 def fraction(text):
     """A number in [0, 1)."""
     return _ruled(text, _number(text), _checks.number, 0, 1, high_open=True)
@@ -105,6 +110,10 @@ READERS = {
     "dropout": fraction,
     "validation_split": fraction,
     "dtype": choice(recipes.DTYPES),
+    "warmup_epochs": non_negative_integer,
+    "early_stopping": non_negative_integer,
+    "weight_decay": non_negative_number,
+    "clip_norm": positive_number,
 }
 
 

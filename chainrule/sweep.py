@@ -32,7 +32,7 @@ import os
 import time
 from pathlib import Path
 
-from . import datasets, settings_text
+from . import datasets, recipes, settings_text
 from .errors import InputError, TrainingDivergedError
 from .recipes import Recipe
 
@@ -135,13 +135,15 @@ def train_configuration(index, settings, folder):
               "test_loss": None, "test_accuracy": None, "seconds": None, "status": "ok"}
     start = time.perf_counter()
     try:
-        history = model.fit(X_train, y_train, optimizer=optimizer, **recipe.fit_arguments())
+        callbacks = recipe.build_callbacks()
+        history = model.fit(X_train, y_train, optimizer=optimizer, callbacks=callbacks, **recipe.fit_arguments())
     except TrainingDivergedError as exc:
         result.update(seconds=time.perf_counter() - start, status=f"diverged: {exc}")
         return result
     result["seconds"] = time.perf_counter() - start
     test = model.evaluate(X_test, y_test)
-    result.update(val_loss=history["val_loss"][-1], val_accuracy=history["val_accuracy"][-1],
+    kept = recipes.kept_epoch(history, callbacks)  # the epoch of the weights saved (early stopping)
+    result.update(val_loss=history["val_loss"][kept], val_accuracy=history["val_accuracy"][kept],
                   test_loss=test["loss"], test_accuracy=test["accuracy"])
     model.save(Path(folder) / f"config-{index}.npz")
     return result

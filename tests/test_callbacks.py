@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import Dense, Sequential
+from chainrule import Dense, Sequential, checkpoint
 from chainrule.callbacks import CSVLogger, JSONLogger, LearningRateScheduler, ModelCheckpoint
 from chainrule.errors import InputError
 
@@ -402,3 +402,117 @@ def test_fit_gives_its_optimizer_to_the_callbacks(blobs, tmp_path):
         epochs=3, optimizer=optimizer)
     assert optimizer.learning_rate == 0.1 / 3
     assert [r["learning_rate"] for r in read_json_lines(path)] == [0.1, 0.05, 0.1 / 3]
+
+
+# --- ReduceLROnPlateau ---------------------------------------------------------------------
+
+def plateau_by_hand(values, lr, factor=0.1, patience=10, min_delta=1e-4, cooldown=0, min_lr=0.0, maximize=False):
+    """The learning rate after each epoch, from Keras's rule written again: an epoch improves
+    when it beats the best by more than min_delta; the patience-th epoch in a row that does
+    not cuts lr to max(lr * factor, min_lr); the cooldown epochs after a cut are not counted."""
+    best, wait, cool, rates = None, 0, 0, []
+    for v in values:
+        better = best is None or (v > best + min_delta if maximize else v < best - min_delta)
+        if better:
+            best, wait = v, 0
+        elif cool == 0:
+            wait += 1
+        cool = max(cool - 1, 0)
+        if wait >= max(patience, 1) and lr > min_lr:
+            lr, wait, cool = max(lr * factor, min_lr), 0, cooldown
+        rates.append(lr)
+    return rates
+
+
+def plateau_rates(callback, values, lr):
+    optimizer = cr.optimizers.SGD(lr)
+    callback.on_train_begin({"optimizer": optimizer})
+    rates = []
+    for epoch, v in enumerate(values):
+        callback.on_epoch_end(epoch, {"val_loss": v, "val_accuracy": v})
+        rates.append(optimizer.learning_rate)
+    return rates
+
+
+LOSSES = [1.0, 0.9, 0.9, 0.95, 0.92, 0.91, 0.9, 0.89999, 0.85, 0.86, 0.87, 0.88, 0.9, 0.84, 0.9, 0.9, 0.9,
+          0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+
+
+@pytest.mark.parametrize("settings", [
+    {"patience": 2}, {"patience": 3, "cooldown": 2}, {"patience": 1, "factor": 0.5, "min_lr": 0.02},
+    {"patience": 0, "min_delta": 0.0}, {"patience": 2, "min_delta": 0.05, "cooldown": 1},
+])
+def test_plateau_is_its_rule(settings):
+    ours = plateau_rates(cr.ReduceLROnPlateau(**settings), LOSSES, 0.1)
+    assert ours == pytest.approx(plateau_by_hand(LOSSES, 0.1, **settings), rel=1e-15)
+
+
+def test_plateau_by_hand_numbers_and_max_mode():
+    """patience 2: epochs 2 and 3 do not beat 0.9, so the rate is cut after epoch 3 (from 0)."""
+    callback = cr.ReduceLROnPlateau(patience=2, factor=0.5)
+    assert plateau_rates(callback, [1.0, 0.9, 0.9, 0.95, 0.8], 0.1) == [0.1, 0.1, 0.1, 0.05, 0.05]
+    assert callback.reductions == [3]
+    accuracy = cr.ReduceLROnPlateau(monitor="val_accuracy", patience=1, factor=0.5)  # auto: maximise
+    assert plateau_rates(accuracy, [0.5, 0.6, 0.6, 0.7], 0.1) == [0.1, 0.1, 0.05, 0.05]
+
+
+@pytest.mark.parametrize("settings", [
+    {"patience": 2}, {"patience": 3, "cooldown": 2}, {"patience": 1, "factor": 0.5, "min_lr": 0.02},
+    {"patience": 2, "min_delta": 0.05, "cooldown": 1}, {"patience": 4, "mode": "max"},
+])
+def test_plateau_equals_pytorch(settings):
+    """PyTorch's ReduceLROnPlateau with threshold_mode="abs" and patience one less (it cuts
+    after patience + 1 epochs without improvement, Keras after patience)."""
+    import torch
+
+    values = LOSSES if settings.get("mode") != "max" else [-v for v in LOSSES]
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode=settings.get("mode", "min"), factor=settings.get("factor", 0.1),
+        patience=settings["patience"] - 1, threshold=settings.get("min_delta", 1e-4), threshold_mode="abs",
+        cooldown=settings.get("cooldown", 0), min_lr=settings.get("min_lr", 0.0), eps=0.0)
+    rates = []
+    for v in values:
+        opt.step()
+        theirs.step(v)
+        rates.append(opt.param_groups[0]["lr"])
+    assert plateau_rates(cr.ReduceLROnPlateau(**settings), values, 0.1) == pytest.approx(rates, rel=1e-15)
+
+
+def test_plateau_cuts_the_rate_of_a_real_run_and_the_checkpoint_keeps_it(blobs, tmp_path):
+    X, y = blobs
+    optimizer = cr.optimizers.SGD(0.1)
+    callback = cr.ReduceLROnPlateau(monitor="loss", patience=1, min_delta=10.0, factor=0.5)  # never improves
+    fit(small_classifier(), X, y, [callback], epochs=4, optimizer=optimizer, checkpoint=tmp_path / "c.npz")
+    assert callback.reductions == [1, 2, 3] and optimizer.learning_rate == 0.1 * 0.5 ** 3
+    info = checkpoint.read_checkpoint(tmp_path / "c.npz")[0]
+    assert checkpoint.optimizer_from(info).learning_rate == 0.1 * 0.5 ** 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"factor": 1.0}, r"factor must be a number in \(0, 1\); received factor=1.0$"),
+    ({"factor": 0}, r"factor must be a number in \(0, 1\); received factor=0$"),
+    ({"patience": -1}, r"patience must be a non-negative integer; received patience=-1$"),
+    ({"mode": "best"}, r"mode must be one of \['auto', 'max', 'min'\]; received mode='best'$"),
+    ({"min_delta": -0.1}, r"min_delta must be a number in \[0, inf\); received min_delta=-0.1$"),
+    ({"cooldown": 1.5}, r"cooldown must be a non-negative integer; received cooldown=1.5$"),
+    ({"min_lr": -1}, r"min_lr must be a number in \[0, inf\); received min_lr=-1$"),
+    ({"monitor": 3}, r"ReduceLROnPlateau monitor must be the name of a log, such as 'val_loss'; received monitor=3$"),
+    ({"optimizer": "sgd"}, r"ReduceLROnPlateau optimizer must be a chainrule Optimizer or None; "
+                           r"received optimizer='sgd'$"),
+])
+def test_bad_plateau_arguments(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        cr.ReduceLROnPlateau(**kwargs)
+
+
+def test_plateau_refuses_a_schedule_and_a_missing_log(blobs):
+    X, y = blobs
+    optimizer = cr.optimizers.SGD(cr.optimizers.OneCycle(0.1, total_steps=100))
+    with pytest.raises(InputError, match=r"ReduceLROnPlateau needs an optimizer whose learning_rate is a "
+                                         r"number; received learning_rate=OneCycle\(max_lr=0.1, .*\), a schedule "
+                                         r"that already sets it at every step$"):
+        fit(small_classifier(), X, y, [cr.ReduceLROnPlateau()], optimizer=optimizer)
+    with pytest.raises(InputError, match=r"ReduceLROnPlateau monitors 'val_los', which fit does not report; "
+                                         r"available: \['accuracy', 'loss', 'val_accuracy', 'val_loss'\]"):
+        fit(small_classifier(), X, y, [cr.ReduceLROnPlateau(monitor="val_los")])

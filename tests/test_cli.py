@@ -176,6 +176,24 @@ def test_train_without_hidden_layers_and_with_mse(tmp_path):
     assert (tmp_path / "model.npz").is_file()
 
 
+def test_schedule_warm_up_weight_decay_clipping_and_early_stopping_reach_the_run(tmp_path):
+    stdout = succeeded(run("train", "--hidden", "16", "--optimizer", "adamw", "--lr", 0.01, "--schedule",
+                           "onecycle", "--warmup-epochs", 1, "--weight-decay", 1e-4, "--clip-norm", 5,
+                           "--early-stopping", 1, "--validation-split", 0.2, "--epochs", 8, "--quiet",
+                           "--output", "m.npz", cwd=tmp_path))
+    training = line(stdout, "training")
+    # digits: 1438 training examples, 1150 after the split, 36 steps an epoch
+    assert "learning_rate=Warmup(learning_rate=OneCycle(max_lr=0.01, total_steps=252, pct_start=0.3, " in training
+    assert "warmup_steps=36, start_factor=0.0)" in training
+    assert "weight_decay=0.0001" in training and "clip_norm=5.0" in training
+    history = chainrule.load(tmp_path / "m.npz").history
+    kept = history["val_loss"].index(min(history["val_loss"]))
+    assert line(stdout, "early stopping") == (f"early stopping: kept the weights of epoch {kept + 1} (the "
+                                              "lowest validation loss)")
+    assert reported(stdout, "validation loss") == round(history["val_loss"][kept], 4)
+    assert reported(stdout, "validation accuracy") == round(100 * history["val_accuracy"][kept], 2)
+
+
 def test_version(tmp_path):
     assert succeeded(run("--version", cwd=tmp_path)) == f"chainrule {chainrule.__version__}\n"
 
@@ -205,6 +223,17 @@ def files(tmp_path, digits_run):
     (["train", "--dropout", "1"], "argument --dropout: must be a number in [0, 1); received '1'"),
     (["train", "--optimizer", "adam", "--momentum", "0.5"],
      "--momentum applies to sgd and rmsprop; adam has none (its beta_1 plays that part)"),
+    (["train", "--schedule", "step"], "argument --schedule: invalid choice: 'step' (choose from 'constant', "
+     "'cosine', 'onecycle')"),
+    (["train", "--warmup-epochs", "-1"], "argument --warmup-epochs: must be a non-negative integer; received '-1'"),
+    (["train", "--warmup-epochs", "20"], "--warmup-epochs must be below --epochs (20), as the warm-up is part "
+     "of the run; received 20"),
+    (["train", "--early-stopping", "3"], "--early-stopping needs --validation-split above 0 (it watches the "
+     "validation loss)"),
+    (["train", "--early-stopping", "1.5"], "argument --early-stopping: must be a non-negative integer; "
+     "received '1.5'"),
+    (["train", "--weight-decay", "-1"], "argument --weight-decay: must be a number in [0, inf); received '-1'"),
+    (["train", "--clip-norm", "0"], "argument --clip-norm: must be a positive number; received '0'"),
     (["train", "--output", "no/such/folder/m.npz"],
      "--output must be a file in an existing folder; received 'no/such/folder/m.npz'"),
     (["train", "--data-dir", "no-such-folder"], "argument --data-dir: no such folder: 'no-such-folder'"),
@@ -271,6 +300,19 @@ def test_checkpoint_then_resume_equals_one_uninterrupted_run(tmp_path):
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert a.tobytes() == b.tobytes()
     assert straight.history.history == resumed.history.history
+
+
+def test_a_resumed_run_keeps_its_schedule_and_early_stopping_takes_its_split(tmp_path):
+    """The schedule is the first run's (spanning its --epochs), kept in the checkpoint; the
+    validation split too, which --early-stopping then watches without --validation-split."""
+    first = succeeded(run("train", "--schedule", "onecycle", "--warmup-epochs", 1, "--batch-size", 64,
+                          "--validation-split", 0.1, "--weight-decay", 1e-3, "--clip-norm", 2, "--epochs", 2,
+                          "--quiet", "--checkpoint", "ck.npz", "--output", "half.npz", cwd=tmp_path))
+    out = succeeded(run("train", "--resume", "ck.npz", "--epochs", 4, "--early-stopping", 3, "--quiet",
+                        "--output", "resumed.npz", cwd=tmp_path))
+    assert line(out, "training").split(" of ", 1)[1] == line(first, "training").split(" of ", 1)[1]
+    assert "Warmup(learning_rate=OneCycle(" in line(out, "training")
+    assert line(out, "early stopping").startswith("early stopping: kept the weights of epoch ")
 
 
 def test_resume_from_a_model_file_is_a_one_line_error(tmp_path):

@@ -7,7 +7,7 @@ module belongs to one tier and imports only from its own tier or those below:
     leaves    errors, _checks, _version, kernels
     math      activations, losses, initializers, data, regularizers
     layers    layers
-    parts     optimizers, callbacks, progress, io (the file format: never the network)
+    parts     optimizers, schedules, callbacks, progress, io (the file format: never the network)
     network   network, saving
     engine    training, checkpoint, distributed
     shared    recipes, settings_text, metrics, explain, gradcheck, datasets, images, lr_finder,
@@ -31,7 +31,7 @@ TIERS = [
     ("leaves", {"errors", "_checks", "_version", "kernels"}),
     ("math", {"activations", "losses", "initializers", "data", "regularizers"}),
     ("layers", {"layers"}),
-    ("parts", {"optimizers", "callbacks", "progress", "io"}),
+    ("parts", {"optimizers", "schedules", "callbacks", "progress", "io"}),
     ("network", {"network", "saving"}),
     ("engine", {"training", "checkpoint", "distributed"}),
     ("shared", {"recipes", "settings_text", "metrics", "explain", "gradcheck", "datasets", "images",

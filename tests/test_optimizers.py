@@ -187,8 +187,9 @@ def test_schedules_round_trip_through_config():
         opt = optimizers.SGD(schedule, momentum=0.9)
         again = optimizers.SGD(**opt.config())
         assert [again.learning_rate(t) for t in range(0, 200, 7)] == [schedule(t) for t in range(0, 200, 7)]
-    with pytest.raises(InputError, match=r"schedule must be one of \['CosineDecay', 'ExponentialDecay', 'StepDecay'\]"):
-        optimizers.SGD({"schedule": "Warmup"})
+    with pytest.raises(InputError, match=r"schedule must be one of \['CosineDecay', 'ExponentialDecay', "
+                                         r"'OneCycle', 'StepDecay', 'Warmup'\]; received 'Linear'"):
+        optimizers.SGD({"schedule": "Linear"})
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])

@@ -16,7 +16,8 @@ def test_the_defaults_are_those_of_chainrule_train():
     assert dataclasses.asdict(Recipe()) == {
         "hidden": (128, 64), "activation": "relu", "loss": "cross_entropy", "optimizer": "sgd",
         "lr": None, "momentum": None, "schedule": "constant", "batch_size": 32, "epochs": 20,
-        "seed": 0, "dtype": "float32", "dropout": 0.0, "validation_split": 0.0}
+        "seed": 0, "dtype": "float32", "dropout": 0.0, "validation_split": 0.0, "warmup_epochs": 0,
+        "early_stopping": None, "weight_decay": None, "clip_norm": None}
     assert recipes.FIELDS == tuple(dataclasses.asdict(Recipe()))
     assert Recipe.from_mapping({}) == Recipe()
 
@@ -39,7 +40,8 @@ def test_numpy_scalars_and_lists_are_taken_as_python_values():
 
 @pytest.mark.parametrize("settings, message", [
     ({"lrate": 0.1}, "setting must be one of hidden, activation, loss, optimizer, lr, momentum, schedule, "
-     "batch_size, epochs, seed, dtype, dropout, validation_split; received setting='lrate'"),
+     "batch_size, epochs, seed, dtype, dropout, validation_split, warmup_epochs, early_stopping, weight_decay, "
+     "clip_norm; received setting='lrate'"),
     ({"batch_size": 0}, "batch_size must be a positive integer; received batch_size=0"),
     ({"batch_size": True}, "batch_size must be a positive integer; received batch_size=True"),
     ({"epochs": 2.0}, "epochs must be a positive integer; received epochs=2.0"),
@@ -63,7 +65,17 @@ def test_numpy_scalars_and_lists_are_taken_as_python_values():
     ({"loss": "hinge"}, "loss must be one of ['cross_entropy', 'log_loss', 'mse']; received loss='hinge'"),
     ({"optimizer": "lbfgs"}, "optimizer must be one of ['adam', 'adamw', 'rmsprop', 'sgd']; "
      "received optimizer='lbfgs'"),
-    ({"schedule": "step"}, "schedule must be one of ['constant', 'cosine']; received schedule='step'"),
+    ({"schedule": "step"}, "schedule must be one of ['constant', 'cosine', 'onecycle']; received schedule='step'"),
+    ({"warmup_epochs": -1}, "warmup_epochs must be a non-negative integer; received warmup_epochs=-1"),
+    ({"warmup_epochs": 20}, "warmup_epochs must be a non-negative integer below epochs=20 (the warm-up is "
+     "part of the run); received warmup_epochs=20"),
+    ({"early_stopping": 2.0, "validation_split": 0.2}, "early_stopping must be a non-negative integer; "
+     "received early_stopping=2.0"),
+    ({"early_stopping": 3}, "early_stopping must be None when validation_split=0 (early stopping watches "
+     "val_loss, which needs a validation split); received early_stopping=3"),
+    ({"weight_decay": -0.01}, "weight_decay must be a number in [0, inf) or None; received weight_decay=-0.01"),
+    ({"weight_decay": "0.1"}, "weight_decay must be a number in [0, inf) or None; received weight_decay='0.1'"),
+    ({"clip_norm": 0}, "clip_norm must be a positive number or None; received clip_norm=0"),
     ({"dtype": "float16"}, "dtype must be one of ['float32', 'float64']; received dtype='float16'"),
     ({"optimizer": "adam", "momentum": 0.5}, "momentum must be None with optimizer='adam' (momentum "
      "applies to sgd and rmsprop; adam's beta_1 plays that part); received momentum=0.5"),
@@ -153,3 +165,60 @@ def test_fit_arguments_train_as_the_recipe_says():
     model = r.build_model(4, 2)
     history = model.fit(X, y, optimizer=r.build_optimizer(len(X)), **r.fit_arguments())
     assert history.epoch == [0, 1] and "val_loss" in history
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle"])
+def test_a_warm_up_takes_the_first_epochs_and_the_schedule_the_rest(schedule):
+    """1150 examples fit at batch 32: 36 steps an epoch; 2 of 10 epochs warm up (72 steps)."""
+    r = Recipe(schedule=schedule, warmup_epochs=2, epochs=10, validation_split=0.2)
+    rate = r.build_optimizer(1438).learning_rate
+    assert isinstance(rate, optimizers.Warmup) and rate.warmup_steps == 72 and rate.start_factor == 0
+    after = {"constant": 0.1, "cosine": optimizers.CosineDecay(0.1, decay_steps=8 * 36),
+             "onecycle": optimizers.OneCycle(0.1, total_steps=8 * 36)}[schedule]
+    assert repr(rate.learning_rate) == repr(after)
+    assert rate(0) == 0.0 and rate(36) == pytest.approx(rate(72) / 2, rel=1e-15)
+    adam = Recipe(optimizer="adam", warmup_epochs=1, epochs=2).build_optimizer(64).learning_rate
+    assert adam.learning_rate == 0.001 and adam.warmup_steps == 2  # Adam's own rate, warmed up
+
+
+def test_a_one_cycle_schedule_peaks_at_lr_over_the_run():
+    schedule = Recipe(schedule="onecycle", lr=0.5, epochs=3, batch_size=10).build_optimizer(100).learning_rate
+    assert isinstance(schedule, optimizers.OneCycle)
+    assert (schedule.max_lr, schedule.total_steps, schedule.pct_start, schedule.div_factor,
+            schedule.final_div_factor, schedule.anneal_strategy, schedule.three_phase) == \
+        (0.5, 30, 0.3, 25.0, 1e4, "cos", False)
+
+
+@pytest.mark.parametrize("optimizer, given, kept", [
+    ("sgd", None, 0.0), ("adam", None, 0.0), ("rmsprop", None, 0.0), ("adamw", None, 0.01),
+    ("sgd", 0.001, 0.001), ("adamw", 0.0, 0.0), ("adam", 0.1, 0.1),
+])
+def test_weight_decay_and_clip_norm_reach_the_optimizer(optimizer, given, kept):
+    built = Recipe(optimizer=optimizer, weight_decay=given).build_optimizer(100)
+    assert built.weight_decay == kept and built.clip_norm is None
+    assert Recipe(optimizer=optimizer, clip_norm=np.float32(2)).build_optimizer(100).clip_norm == 2.0
+
+
+def test_adamw_decouples_and_the_others_add_the_l2_gradient():
+    W, b = np.ones((2, 2)), np.ones(2)
+    Recipe(optimizer="sgd", momentum=0.0, lr=0.1, weight_decay=0.5).build_optimizer(10).step(
+        [W, b], [np.zeros((2, 2)), np.zeros(2)])
+    np.testing.assert_allclose(W, 1 - 0.1 * 0.5)  # p <- p - lr (g + wd p)
+    W = np.ones((2, 2))
+    Recipe(optimizer="adamw", lr=0.1, weight_decay=0.5).build_optimizer(10).step([W], [np.zeros((2, 2))])
+    np.testing.assert_allclose(W, 1 - 0.1 * 0.5)  # p <- p (1 - lr wd), then Adam's step on g = 0
+
+
+def test_early_stopping_is_a_callback_that_keeps_the_best_weights():
+    assert Recipe().build_callbacks() == []
+    stopper, = Recipe(early_stopping=2, validation_split=0.25).build_callbacks()
+    assert isinstance(stopper, cr.EarlyStopping)
+    assert (stopper.monitor, stopper.patience, stopper.restore_best_weights) == ("val_loss", 2, True)
+    r = Recipe(hidden=(8,), epochs=30, batch_size=10, lr=2.0, validation_split=0.25, early_stopping=0)
+    X = np.random.default_rng(0).normal(size=(80, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model, callbacks = r.build_model(4, 2), r.build_callbacks()
+    history = model.fit(X, y, optimizer=r.build_optimizer(len(X)), callbacks=callbacks, **r.fit_arguments())
+    kept = recipes.kept_epoch(history, callbacks)
+    assert len(history.epoch) < 30 and history["val_loss"][kept] == min(history["val_loss"])
+    assert recipes.kept_epoch(history, []) == -1

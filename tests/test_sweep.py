@@ -94,13 +94,17 @@ def test_a_sweep_on_two_mpi_ranks_gives_the_results_of_one_process(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("epochs = 3\nlrate = 0.1\n",
      "unknown setting 'lrate'; allowed: dataset, data_dir, hidden, activation, loss, optimizer, lr, "
-     "momentum, schedule, batch_size, epochs, seed, dropout, validation_split, dtype"),
+     "momentum, schedule, batch_size, epochs, seed, dropout, validation_split, dtype, warmup_epochs, "
+     "early_stopping, weight_decay, clip_norm"),
+    ("[grid]\nweight_decay = [0.1, -1]\n", "weight_decay = '-1': must be a number in [0, inf); received '-1'"),
     ("[grid]\nlr = [0.1, -1]\n", "lr = '-1': must be a positive number; received '-1'"),
     ("[grid]\noptimizer = ['sgd', 'sgdd']\n", "optimizer = 'sgdd': invalid choice: 'sgdd' (choose from"),
     ("[grid]\nlr = []\n", "grid.lr must be a non-empty list of values; received lr = []"),
     ("[grid]\nlr = 0.1\n", "grid.lr must be a non-empty list of values; received lr = 0.1"),
     ("epochs = true\n", "epochs must be a string or a number; received epochs = True"),
     ("lr = 0.1\n[grid]\nlr = [0.2]\n", "lr is both fixed and in [grid]; give it once"),
+    ("epochs = 3\n[grid]\nwarmup_epochs = [1, 3]\n", "warmup_epochs must be a non-negative integer below "
+     "epochs=3 (the warm-up is part of the run); received warmup_epochs=3"),
     ("validation_split = 0\n", "validation_split must be above 0 in a sweep, which scores "
      "configurations by their validation accuracy; received 0"),
     ("epochs = = 3\n", "is not valid TOML: "),
@@ -111,3 +115,28 @@ def test_a_bad_grid_is_one_line_naming_the_setting(tmp_path, capsys, text, messa
     err = capsys.readouterr().err
     assert err.startswith(f"chainrule: error: {path}") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_grid_varies_the_schedule_and_warm_up_and_early_stopping_keeps_the_best_epoch(tmp_path, capsys):
+    """The settings of a run reach a grid through the Recipe; an early-stopped configuration is
+    scored by the epoch whose weights it keeps (the lowest validation loss)."""
+    grid = textwrap.dedent("""
+        epochs = 6
+        hidden = [16]
+        early_stopping = 1
+        weight_decay = 0.0001
+        clip_norm = 5.0
+
+        [grid]
+        schedule = ["onecycle", "cosine"]
+        warmup_epochs = [0, 2]
+    """)
+    assert main(["sweep", str(write(tmp_path, grid)), "--output-dir", str(tmp_path / "out")]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert sorted((r["settings"]["schedule"], r["settings"]["warmup_epochs"]) for r in results) == [
+        ("cosine", "0"), ("cosine", "2"), ("onecycle", "0"), ("onecycle", "2")]
+    assert all(r["status"] == "ok" and r["val_accuracy"] > 0.5 for r in results)
+    best = cr.load(tmp_path / "out" / "best.npz")
+    kept = best.history["val_loss"].index(min(best.history["val_loss"]))
+    assert results[0]["val_loss"] == best.history["val_loss"][kept]
+    assert results[0]["val_accuracy"] == best.history["val_accuracy"][kept]
