@@ -8,6 +8,7 @@ status 2, never a traceback; Ctrl-C ends it with status 130.
 """
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from .callbacks import LambdaCallback
 from .errors import ChainruleError, InputError
 from .recipes import Recipe, describe
 from .saving import load
+from .schedules import CosineDecay, OneCycle, Warmup
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -163,6 +165,35 @@ def _resumed(path):
     return load(path), checkpoint.optimizer_from(info)
 
 
+def schedule_steps(rate):
+    """The steps a learning-rate schedule spans before it stays at its final rate (a
+    cosine decay, a one cycle, a warm-up before them), or None for one that has no end."""
+    if isinstance(rate, Warmup):
+        inner = schedule_steps(rate.learning_rate)
+        return None if inner is None else rate.warmup_steps + inner
+    if isinstance(rate, CosineDecay):
+        return rate.decay_steps
+    if isinstance(rate, OneCycle):
+        return rate.total_steps
+    return None
+
+
+def _check_schedule_reaches(optimizer, recipe, n_train):
+    """--resume with more --epochs than the run's schedule spans would train the extra epochs
+    at the schedule's final rate (0 for the default cosine decay): refuse it, with one line."""
+    spans = schedule_steps(optimizer.learning_rate)
+    if spans is None:
+        return
+    per_epoch = math.ceil((n_train - round(recipe.validation_split * n_train)) / recipe.batch_size)
+    if recipe.epochs * per_epoch > spans + per_epoch - 1:
+        raise InputError(
+            f"--epochs {recipe.epochs} goes past the end of the run's learning-rate schedule "
+            f"({type(optimizer.learning_rate).__name__}, {spans:g} steps, about {spans / per_epoch:g} "
+            f"epochs), after which it would train at its final rate "
+            f"({optimizer.learning_rate(10**12):g}); resume with --epochs {math.ceil(spans / per_epoch)} at "
+            "most, or start a new run with more --epochs")
+
+
 def train(args):
     root = True  # the process that prints and writes: the only one, or rank 0 of an MPI job
     if args.distributed:
@@ -178,6 +209,7 @@ def train(args):
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     if args.resume:
         model, optimizer = _resumed(args.resume)
+        _check_schedule_reaches(optimizer, recipe, len(X_train))
     else:
         model = recipe.build_model(X_train.shape[1], n_classes)
         optimizer = recipe.build_optimizer(len(X_train))
@@ -394,14 +426,15 @@ def build_parser():
     p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, default=DEFAULTS.optimizer,
                    help="the update rule (default: sgd)")
     p.add_argument("--lr", type=_flag(settings_text.positive_number), metavar="RATE",
-                   help="learning rate (default: 0.1 for sgd, 0.01 for sgd with --loss mse, "
-                   "0.001 for the others)")
+                   help="learning rate, the start of --schedule (default: 0.05 for sgd, 0.01 for sgd "
+                   "with --loss mse, 0.001 for the others)")
     p.add_argument("--momentum", type=_flag(settings_text.fraction),
                    help="momentum of sgd or rmsprop, in [0, 1) (default: 0.9 for sgd, 0 for rmsprop)")
     p.add_argument("--schedule", choices=recipes.SCHEDULES, default=DEFAULTS.schedule,
                    help="learning rate over the run: constant; cosine decay from --lr to 0; or "
                    "onecycle, PyTorch's one-cycle policy peaking at --lr (from --lr/25 up over "
-                   "30%% of the steps, then down to --lr/250000) (default: constant)")
+                   "30%% of the steps, then down to --lr/250000) (default: cosine; a resumed run "
+                   "keeps its own)")
     p.add_argument("--warmup-epochs", type=_flag(settings_text.non_negative_integer),
                    default=DEFAULTS.warmup_epochs, metavar="N",
                    help="raise the learning rate linearly from 0 over the first N epochs, then "

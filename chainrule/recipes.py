@@ -34,10 +34,14 @@ LOSSES = tuple(OUTPUT_ACTIVATIONS)
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)  # sgd, adam, adamw, rmsprop
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")  # the optimizers that take a momentum
 SCHEDULES = ("constant", "cosine", "onecycle")
-# SGD's learning rate when lr is None (the library's 0.01 is slow here): 0.1 reaches about
-# 97% on digits in 20 epochs; the quadratic cost's larger gradients need 0.01, else its
-# ReLUs die and accuracy stays at 10%. The other optimizers keep their own default.
-SGD_LEARNING_RATES = {"cross_entropy": 0.1, "log_loss": 0.1, "mse": 0.01}
+# SGD's learning rate when lr is None (the library's 0.01 is slow here), decayed to 0 by the
+# default cosine schedule. Measured with `chainrule train --dataset NAME --seed S` (20 epochs,
+# batch 32, 128-64 ReLU, momentum 0.9; seeds 0/1/2): 0.05 + cosine reaches 96.9/96.1/97.2% on
+# digits, 98.3/98.3/98.3% on MNIST and 88.3/88.7/88.5% on Fashion-MNIST, where the earlier
+# 0.1 without a schedule collapsed to 10% on both of the 28x28 sets (loss rising every
+# epoch). The quadratic cost's larger gradients need 0.01 (0.02 gives 77% on digits, more
+# lets its ReLUs die). The other optimizers keep their own default.
+SGD_LEARNING_RATES = {"cross_entropy": 0.05, "log_loss": 0.05, "mse": 0.01}
 SGD_MOMENTUM = 0.9  # SGD's momentum when momentum is None
 
 
@@ -77,7 +81,7 @@ class Recipe:
     optimizer: str = "sgd"
     lr: float = None
     momentum: float = None
-    schedule: str = "constant"
+    schedule: str = "cosine"
     batch_size: int = 32
     epochs: int = 20
     seed: int = 0

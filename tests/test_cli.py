@@ -100,13 +100,14 @@ def mnist_run(tmp_path_factory, mnist):
 
 def test_train_defaults_give_a_good_digits_classifier(digits_run):
     model, stdout, stderr = digits_run
-    assert reported(stdout, "test accuracy") >= 95  # measured: 97.2
+    assert reported(stdout, "test accuracy") >= 95  # measured: 96.9 (96.1, 97.2 with seeds 1, 2)
     assert "dataset: digits (1,438 training and 359 test examples, 64 features, 10 classes)" in stdout
     assert ("network: 64 -> 128 relu -> 64 relu -> 10 softmax; loss cross_entropy; "
             "17,226 parameters (float32)") in stdout
     training = line(stdout, "training")
     assert training.startswith("training: 20 epochs of SGD(") and training.endswith(", batch size 32, seed 0")
-    assert "learning_rate=0.1," in training and "momentum=0.9," in training
+    assert "learning_rate=CosineDecay(initial_learning_rate=0.05, decay_steps=900.0, alpha=0.0)," in training
+    assert "momentum=0.9," in training
     assert re.search(r"^time: [0-9.]+ s \([0-9,]+ examples/s\)$", stdout, re.MULTILINE)
     assert stdout.endswith(f"saved: {model.name}\n") and model.is_file()
     assert "epoch 20/20" in stderr  # the progress bar
@@ -288,10 +289,13 @@ def test_ctrl_c_during_training_saves_what_was_trained_and_exits_130(tmp_path):
 
 
 def test_checkpoint_then_resume_equals_one_uninterrupted_run(tmp_path):
-    common = ("--epochs", 6, "--batch-size", 64, "--validation-split", 0.1, "--dropout", 0.1, "--quiet")
+    """A constant rate: a run of 3 epochs continued to 6 is a run of 6 (with the default
+    cosine schedule, which spans the first run's epochs, the next test's refusal holds)."""
+    common = ("--epochs", 6, "--batch-size", 64, "--validation-split", 0.1, "--dropout", 0.1, "--quiet",
+              "--schedule", "constant")
     succeeded(run("train", *common, "--output", "straight.npz", cwd=tmp_path))
     first = ("train", "--epochs", 3, "--batch-size", 64, "--validation-split", 0.1, "--dropout", 0.1,
-             "--quiet", "--checkpoint", "ck.npz", "--output", "half.npz")
+             "--quiet", "--checkpoint", "ck.npz", "--output", "half.npz", "--schedule", "constant")
     succeeded(run(*first, cwd=tmp_path))
     out = succeeded(run("train", "--resume", "ck.npz", "--epochs", 6, "--quiet", "--output", "resumed.npz",
                         cwd=tmp_path))
@@ -302,15 +306,37 @@ def test_checkpoint_then_resume_equals_one_uninterrupted_run(tmp_path):
     assert straight.history.history == resumed.history.history
 
 
+def test_resuming_past_the_end_of_the_schedule_is_refused(tmp_path):
+    """The default cosine schedule spans the first run's 3 epochs: 6 would train 3 epochs
+    at rate 0. Refused with one line; the run's own length (or less) resumes."""
+    succeeded(run("train", "--epochs", 3, "--quiet", "--checkpoint", "ck.npz", "--output", "half.npz",
+                  cwd=tmp_path))
+    result = run("train", "--resume", "ck.npz", "--epochs", 6, "--quiet", "--output", "more.npz", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("chainrule: error: --epochs 6 goes past the end of the run's learning-rate "
+                             "schedule (CosineDecay, 135 steps, about 3 epochs), after which it would "
+                             "train at its final rate (0); resume with --epochs 3 at most, or start a "
+                             "new run with more --epochs\n")
+    assert not (tmp_path / "more.npz").exists()
+    assert "training: 3 epochs" in succeeded(run("train", "--resume", "ck.npz", "--epochs", 3, "--quiet",
+                                                 "--output", "same.npz", cwd=tmp_path))
+
+
 def test_a_resumed_run_keeps_its_schedule_and_early_stopping_takes_its_split(tmp_path):
     """The schedule is the first run's (spanning its --epochs), kept in the checkpoint; the
-    validation split too, which --early-stopping then watches without --validation-split."""
-    first = succeeded(run("train", "--schedule", "onecycle", "--warmup-epochs", 1, "--batch-size", 64,
-                          "--validation-split", 0.1, "--weight-decay", 1e-3, "--clip-norm", 2, "--epochs", 2,
-                          "--quiet", "--checkpoint", "ck.npz", "--output", "half.npz", cwd=tmp_path))
+    validation split too, which --early-stopping then watches without --validation-split.
+    The first run is one of 4 epochs stopped after 2 (its checkpoint made as train makes it)."""
+    from chainrule.recipes import Recipe
+
+    recipe = Recipe(schedule="onecycle", warmup_epochs=1, batch_size=64, validation_split=0.1,
+                    weight_decay=1e-3, clip_norm=2, epochs=4)
+    (X, y), _ = datasets.load("digits")
+    model, optimizer = recipe.build_model(64, 10), recipe.build_optimizer(len(X))
+    planned = repr(optimizer)
+    model.fit(X, y, optimizer=optimizer, **{**recipe.fit_arguments(), "epochs": 2}, checkpoint=tmp_path / "ck.npz")
     out = succeeded(run("train", "--resume", "ck.npz", "--epochs", 4, "--early-stopping", 3, "--quiet",
                         "--output", "resumed.npz", cwd=tmp_path))
-    assert line(out, "training").split(" of ", 1)[1] == line(first, "training").split(" of ", 1)[1]
+    assert line(out, "training").split(" of ", 1)[1] == f"{planned}, batch size 64, seed 0"
     assert "Warmup(learning_rate=OneCycle(" in line(out, "training")
     assert line(out, "early stopping").startswith("early stopping: kept the weights of epoch ")
 

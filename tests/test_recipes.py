@@ -15,7 +15,7 @@ from chainrule.recipes import Recipe, describe
 def test_the_defaults_are_those_of_chainrule_train():
     assert dataclasses.asdict(Recipe()) == {
         "hidden": (128, 64), "activation": "relu", "loss": "cross_entropy", "optimizer": "sgd",
-        "lr": None, "momentum": None, "schedule": "constant", "batch_size": 32, "epochs": 20,
+        "lr": None, "momentum": None, "schedule": "cosine", "batch_size": 32, "epochs": 20,
         "seed": 0, "dtype": "float32", "dropout": 0.0, "validation_split": 0.0, "warmup_epochs": 0,
         "early_stopping": None, "weight_decay": None, "clip_norm": None}
     assert recipes.FIELDS == tuple(dataclasses.asdict(Recipe()))
@@ -124,7 +124,7 @@ def test_build_model_without_hidden_layers_and_its_checks():
 
 
 @pytest.mark.parametrize("settings, kind, lr, momentum", [
-    ({}, optimizers.SGD, 0.1, 0.9),                                  # SGD_LEARNING_RATES, SGD_MOMENTUM
+    ({}, optimizers.SGD, 0.05, 0.9),                                 # SGD_LEARNING_RATES, SGD_MOMENTUM
     ({"loss": "mse"}, optimizers.SGD, 0.01, 0.9),
     ({"lr": 0.3, "momentum": 0.0}, optimizers.SGD, 0.3, 0.0),
     ({"optimizer": "adam"}, optimizers.Adam, 0.001, None),           # the optimizer's own defaults
@@ -133,8 +133,11 @@ def test_build_model_without_hidden_layers_and_its_checks():
     ({"optimizer": "rmsprop", "momentum": 0.5, "lr": 0.002}, optimizers.RMSprop, 0.002, 0.5),
 ])
 def test_build_optimizer_defaults(settings, kind, lr, momentum):
+    """The rate, decayed from lr to 0 by the default cosine schedule (constant on request)."""
     optimizer = Recipe(**settings).build_optimizer(100)
-    assert type(optimizer) is kind and optimizer.learning_rate == lr
+    assert type(optimizer) is kind and isinstance(optimizer.learning_rate, optimizers.CosineDecay)
+    assert optimizer.learning_rate.initial_learning_rate == lr and optimizer.current_learning_rate() == lr
+    assert Recipe(**settings, schedule="constant").build_optimizer(100).learning_rate == lr
     if momentum is not None:
         assert optimizer.momentum == momentum
 
@@ -149,7 +152,7 @@ def test_a_cosine_schedule_spans_the_steps_of_the_run(n_train, batch_size, epoch
     r = Recipe(schedule="cosine", batch_size=batch_size, epochs=epochs, validation_split=validation_split)
     schedule = r.build_optimizer(n_train).learning_rate
     assert isinstance(schedule, optimizers.CosineDecay)
-    assert schedule.decay_steps == steps and schedule.initial_learning_rate == 0.1
+    assert schedule.decay_steps == steps and schedule.initial_learning_rate == 0.05
     adam = Recipe(schedule="cosine", optimizer="adam", lr=None).build_optimizer(n_train).learning_rate
     assert adam.initial_learning_rate == 0.001  # Adam's own default, decayed
     with pytest.raises(cr.InputError, match=re.escape("n_train must be a positive integer; "
@@ -173,12 +176,13 @@ def test_a_warm_up_takes_the_first_epochs_and_the_schedule_the_rest(schedule):
     r = Recipe(schedule=schedule, warmup_epochs=2, epochs=10, validation_split=0.2)
     rate = r.build_optimizer(1438).learning_rate
     assert isinstance(rate, optimizers.Warmup) and rate.warmup_steps == 72 and rate.start_factor == 0
-    after = {"constant": 0.1, "cosine": optimizers.CosineDecay(0.1, decay_steps=8 * 36),
-             "onecycle": optimizers.OneCycle(0.1, total_steps=8 * 36)}[schedule]
+    after = {"constant": 0.05, "cosine": optimizers.CosineDecay(0.05, decay_steps=8 * 36),
+             "onecycle": optimizers.OneCycle(0.05, total_steps=8 * 36)}[schedule]
     assert repr(rate.learning_rate) == repr(after)
     assert rate(0) == 0.0 and rate(36) == pytest.approx(rate(72) / 2, rel=1e-15)
     adam = Recipe(optimizer="adam", warmup_epochs=1, epochs=2).build_optimizer(64).learning_rate
-    assert adam.learning_rate == 0.001 and adam.warmup_steps == 2  # Adam's own rate, warmed up
+    assert adam.learning_rate.initial_learning_rate == 0.001 and adam.warmup_steps == 2  # Adam's own
+    # rate, warmed up, then decayed by the default cosine schedule
 
 
 def test_a_one_cycle_schedule_peaks_at_lr_over_the_run():
