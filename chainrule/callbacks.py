@@ -169,6 +169,19 @@ def _fit_optimizer(owner, given, logs):
     return optimizer
 
 
+def _numeric_rate_optimizer(owner, given, logs):
+    """The optimizer fit trains with (see _fit_optimizer), which must have a number as its
+    learning rate: a schedule over steps already sets it at every step."""
+    optimizer = _fit_optimizer(owner, given, logs)
+    if callable(optimizer.learning_rate):
+        raise InputError(
+            f"{owner} needs an optimizer whose learning_rate is a number; received "
+            f"learning_rate={optimizer.learning_rate!r}, a schedule that already sets it "
+            f"at every step"
+        )
+    return optimizer
+
+
 def _check_optimizer(owner, optimizer):
     if optimizer is not None and not isinstance(optimizer, Optimizer):
         raise InputError(f"{owner} optimizer must be a chainrule Optimizer or None; "
@@ -292,13 +305,7 @@ class LearningRateScheduler(Callback):
         self.optimizer = _check_optimizer("LearningRateScheduler", optimizer)
 
     def on_train_begin(self, logs):
-        self._optimizer = _fit_optimizer("LearningRateScheduler", self.optimizer, logs)
-        if callable(self._optimizer.learning_rate):
-            raise InputError(
-                f"LearningRateScheduler needs an optimizer whose learning_rate is a number; received "
-                f"learning_rate={self._optimizer.learning_rate!r}, a schedule that already sets it "
-                f"at every step"
-            )
+        self._optimizer = _numeric_rate_optimizer("LearningRateScheduler", self.optimizer, logs)
 
     def on_epoch_begin(self, epoch, logs):
         lr = self.schedule(epoch, self._optimizer.learning_rate)
@@ -349,13 +356,7 @@ class ReduceLROnPlateau(Callback):
         self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
 
     def on_train_begin(self, logs):
-        self._optimizer = _fit_optimizer("ReduceLROnPlateau", self.optimizer, logs)
-        if callable(self._optimizer.learning_rate):
-            raise InputError(
-                f"ReduceLROnPlateau needs an optimizer whose learning_rate is a number; received "
-                f"learning_rate={self._optimizer.learning_rate!r}, a schedule that already sets it "
-                f"at every step"
-            )
+        self._optimizer = _numeric_rate_optimizer("ReduceLROnPlateau", self.optimizer, logs)
         self.best, self.wait, self.cooldown_counter, self.reductions = None, 0, 0, []
 
     def on_epoch_end(self, epoch, logs):
