@@ -8,7 +8,6 @@ status 2, never a traceback; Ctrl-C ends it with status 130.
 """
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -22,7 +21,6 @@ from .callbacks import LambdaCallback
 from .errors import ChainruleError, InputError
 from .recipes import Recipe, describe
 from .saving import load
-from .schedules import CosineDecay, OneCycle, Warmup
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -53,30 +51,6 @@ def _flag(read):
             raise argparse.ArgumentTypeError(str(exc)) from None
     convert.__name__ = read.__name__
     return convert
-
-
-def _port(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, 65535]; received {text!r}")
-    return value
-
-
-def _weight(text):
-    """'L:J,K' -> (L, J, K) for the weight w_jk of layer L; 'L:J' -> (L, J, None) for the bias b_j."""
-    try:
-        layer, _, rest = text.partition(":")
-        parts = [int(p) for p in rest.split(",")]
-        if not rest or len(parts) > 2:
-            raise ValueError
-        return (int(layer), parts[0], parts[1] if len(parts) == 2 else None)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be L:J,K for the weight from neuron K to neuron J of layer L, or L:J for the "
-            f"bias of neuron J; received {text!r}") from None
 
 
 # --- the commands -----------------------------------------------------------------
@@ -165,35 +139,6 @@ def _resumed(path):
     return load(path), checkpoint.optimizer_from(info)
 
 
-def schedule_steps(rate):
-    """The steps a learning-rate schedule spans before it stays at its final rate (a
-    cosine decay, a one cycle, a warm-up before them), or None for one that has no end."""
-    if isinstance(rate, Warmup):
-        inner = schedule_steps(rate.learning_rate)
-        return None if inner is None else rate.warmup_steps + inner
-    if isinstance(rate, CosineDecay):
-        return rate.decay_steps
-    if isinstance(rate, OneCycle):
-        return rate.total_steps
-    return None
-
-
-def _check_schedule_reaches(optimizer, recipe, n_train):
-    """--resume with more --epochs than the run's schedule spans would train the extra epochs
-    at the schedule's final rate (0 for the default cosine decay): refuse it, with one line."""
-    spans = schedule_steps(optimizer.learning_rate)
-    if spans is None:
-        return
-    per_epoch = math.ceil((n_train - round(recipe.validation_split * n_train)) / recipe.batch_size)
-    if recipe.epochs * per_epoch > spans + per_epoch - 1:
-        raise InputError(
-            f"--epochs {recipe.epochs} goes past the end of the run's learning-rate schedule "
-            f"({type(optimizer.learning_rate).__name__}, {spans:g} steps, about {spans / per_epoch:g} "
-            f"epochs), after which it would train at its final rate "
-            f"({optimizer.learning_rate(10**12):g}); resume with --epochs {math.ceil(spans / per_epoch)} at "
-            "most, or start a new run with more --epochs")
-
-
 def train(args):
     root = True  # the process that prints and writes: the only one, or rank 0 of an MPI job
     if args.distributed:
@@ -209,7 +154,7 @@ def train(args):
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     if args.resume:
         model, optimizer = _resumed(args.resume)
-        _check_schedule_reaches(optimizer, recipe, len(X_train))
+        recipe.check_resume_reaches(optimizer, len(X_train))
     else:
         model = recipe.build_model(X_train.shape[1], n_classes)
         optimizer = recipe.build_optimizer(len(X_train))
@@ -351,6 +296,36 @@ def explain_command(args):
 SERVE_EXTRA = "chainrule serve needs chainrule[serve]: pip install 'chainrule[serve]'"
 
 
+def lr_find_command(args):
+    from . import lr_finder
+
+    try:
+        import matplotlib  # noqa: F401  (checked first: the extra may be missing)
+    except ImportError:
+        raise InputError("chainrule lr-find draws its curve with matplotlib: "
+                         "pip install 'chainrule[report]'") from None
+    png = Path(args.png)
+    if png.is_dir() or not png.resolve().parent.is_dir():
+        raise InputError(f"--png must be a file in an existing folder; received {args.png!r}")
+    if args.momentum is not None and args.optimizer not in recipes.MOMENTUM_OPTIMIZERS:
+        raise InputError(f"--momentum applies to {' and '.join(recipes.MOMENTUM_OPTIMIZERS)}; "
+                         f"{args.optimizer} has none (its beta_1 plays that part)")
+    recipe = Recipe(hidden=args.hidden, activation=args.activation, loss=args.loss, optimizer=args.optimizer,
+                    momentum=args.momentum, batch_size=args.batch_size, seed=args.seed, schedule="constant")
+    (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
+    model = recipe.build_model(X_train.shape[1], int(max(y_train.max(), y_test.max())) + 1)
+    if not args.start_lr < args.end_lr:
+        raise InputError(f"--end-lr must be above --start-lr ({args.start_lr:g}); received {args.end_lr:g}")
+    result = model.lr_find(X_train, y_train, optimizer=recipe.build_optimizer(len(X_train)),
+                           start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps,
+                           batch_size=args.batch_size)
+    lr_finder.save_curve_png(result, png)
+    print(f"dataset: {args.dataset} ({len(X_train):,} training examples)")
+    print(f"network: {describe(model)}; optimizer {args.optimizer}, batch size {args.batch_size}")
+    print(result)
+    print(f"curve: {png}")
+
+
 def serve_command(args):
     try:
         import starlette  # noqa: F401  (checked here: the extra may be missing)
@@ -390,6 +365,20 @@ def serve_command(args):
 
 # --- the parser and main ----------------------------------------------------------
 
+def _add_network_options(p):
+    """The options of the network and its optimizer, shared by train and lr-find."""
+    p.add_argument("--hidden", type=_flag(settings_text.hidden_sizes), default=DEFAULTS.hidden,
+                   metavar="SIZES",
+                   help="hidden layer sizes, comma-separated; '' or 0 for none (default: 128,64)")
+    p.add_argument("--activation", choices=recipes.HIDDEN_ACTIVATIONS, default=DEFAULTS.activation,
+                   help="activation of the hidden layers (default: relu)")
+    p.add_argument("--loss", choices=recipes.LOSSES, default=DEFAULTS.loss,
+                   help="cross_entropy (softmax outputs), log_loss or mse (sigmoid outputs) "
+                   "(default: cross_entropy)")
+    p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, default=DEFAULTS.optimizer,
+                   help="the update rule (default: sgd)")
+
+
 def _add_model_command(commands, name, help, description, dataset_help):
     """A subcommand taking MODEL, --dataset and --data-dir."""
     p = commands.add_parser(name, help=help, description=description)
@@ -415,16 +404,7 @@ def build_parser():
     p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
                    help="folder holding the MNIST-format files (default: $CHAINRULE_DATA/NAME, "
                    "else a cache folder, downloading them there if missing)")
-    p.add_argument("--hidden", type=_flag(settings_text.hidden_sizes), default=DEFAULTS.hidden,
-                   metavar="SIZES",
-                   help="hidden layer sizes, comma-separated; '' or 0 for none (default: 128,64)")
-    p.add_argument("--activation", choices=recipes.HIDDEN_ACTIVATIONS, default=DEFAULTS.activation,
-                   help="activation of the hidden layers (default: relu)")
-    p.add_argument("--loss", choices=recipes.LOSSES, default=DEFAULTS.loss,
-                   help="cross_entropy (softmax outputs), log_loss or mse (sigmoid outputs) "
-                   "(default: cross_entropy)")
-    p.add_argument("--optimizer", choices=recipes.OPTIMIZERS, default=DEFAULTS.optimizer,
-                   help="the update rule (default: sgd)")
+    _add_network_options(p)
     p.add_argument("--lr", type=_flag(settings_text.positive_number), metavar="RATE",
                    help="learning rate, the start of --schedule (default: 0.05 for sgd, 0.01 for sgd "
                    "with --loss mse, 0.001 for the others)")
@@ -523,13 +503,38 @@ def build_parser():
                            "example gives every layer (--nudges).", "the data set of the example")
     p.add_argument("--example", type=_flag(settings_text.non_negative_integer), default=0, metavar="I",
                    help="index of the example in the test set (default: 0)")
-    p.add_argument("--weight", type=_weight, metavar="L:J,K",
+    p.add_argument("--weight", type=_flag(settings_text.weight), metavar="L:J,K",
                    help="the weight w_jk of layer L (layers from 1, neurons from 0), or L:J for the bias b_j")
     p.add_argument("--nudges", action="store_true",
                    help="the desired nudges of every layer, the weights pushed hardest, and a saliency PNG")
     p.add_argument("--png", metavar="PATH", help="where --nudges writes the saliency image "
                    "(default: nudges-I.png)")
     p.set_defaults(run=explain_command)
+
+    p = commands.add_parser("lr-find", help="the learning-rate range test: a rate to train with",
+                            description="Run the learning-rate range test (chainrule.lr_find) on a "
+                            "data set: a few hundred steps with the rate rising exponentially; print "
+                            "the suggested rate and draw the curve (needs chainrule[report]).")
+    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
+                   help="the data set (default: digits)")
+    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
+                   help="folder holding the MNIST-format files")
+    _add_network_options(p)
+    p.add_argument("--momentum", type=_flag(settings_text.fraction),
+                   help="momentum of sgd or rmsprop, in [0, 1) (default: 0.9 for sgd, 0 for rmsprop)")
+    p.add_argument("--batch-size", type=_flag(settings_text.positive_integer),
+                   default=DEFAULTS.batch_size, metavar="N", help="examples per step (default: 32)")
+    p.add_argument("--seed", type=_flag(settings_text.non_negative_integer), default=DEFAULTS.seed,
+                   help="seed of the initial weights and the shuffling (default: 0)")
+    p.add_argument("--steps", type=_flag(settings_text.positive_integer), default=200, metavar="N",
+                   help="steps of the test (default: 200)")
+    p.add_argument("--start-lr", type=_flag(settings_text.positive_number), default=1e-7, metavar="RATE",
+                   help="the first rate (default: 1e-7)")
+    p.add_argument("--end-lr", type=_flag(settings_text.positive_number), default=10.0, metavar="RATE",
+                   help="the last rate (default: 10)")
+    p.add_argument("--png", default="lr-find.png", metavar="PATH",
+                   help="where to draw the curve (default: lr-find.png)")
+    p.set_defaults(run=lr_find_command)
 
     p = commands.add_parser("serve", help="a web page where you watch backpropagation learn",
                             description="Start a local web app: draw a digit and see the "
@@ -546,7 +551,7 @@ def build_parser():
                    help="the only folder the page loads models from and saves them to; created "
                    "if missing (default: models)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8000, help="port to listen on, 0 for any free "
+    p.add_argument("--port", type=_flag(settings_text.port), default=8000, help="port to listen on, 0 for any free "
                    "port (default: 8000)")
     p.set_defaults(run=serve_command)
     return parser

@@ -19,10 +19,11 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from . import optimizers
+from . import optimizers, schedules
 from .callbacks import EarlyStopping
 from ._checks import fail, is_integer, non_negative_int, number, one_of, positive_int, positive_number
 from .data import DTYPES
+from .errors import InputError
 from .layers import Dense, Dropout
 from .network import Sequential
 
@@ -189,6 +190,22 @@ class Recipe:
         if self.early_stopping is None:
             return []
         return [EarlyStopping(monitor="val_loss", patience=self.early_stopping, restore_best_weights=True)]
+
+    def check_resume_reaches(self, optimizer, n_train):
+        """Refuse to continue a run (``optimizer`` from its checkpoint) past the end of its
+        learning-rate schedule: the epochs after it would train at the schedule's final rate
+        (0 for the default cosine decay). ``epochs`` is the run's new total."""
+        spans = schedules.schedule_steps(optimizer.learning_rate)
+        if spans is None:
+            return
+        per_epoch = math.ceil((n_train - round(self.validation_split * n_train)) / self.batch_size)
+        if self.epochs * per_epoch > spans + per_epoch - 1:
+            raise InputError(
+                f"--epochs {self.epochs} goes past the end of the run's learning-rate schedule "
+                f"({type(optimizer.learning_rate).__name__}, {spans:g} steps, about {spans / per_epoch:g} "
+                f"epochs), after which it would train at its final rate "
+                f"({optimizer.learning_rate(10**12):g}); resume with --epochs {math.ceil(spans / per_epoch)} at "
+                "most, or start a new run with more --epochs")
 
     def fit_arguments(self):
         """The arguments of ``fit`` the recipe sets: epochs, batch_size, validation_split."""

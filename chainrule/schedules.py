@@ -177,3 +177,16 @@ class Warmup(Schedule):
         if isinstance(self.learning_rate, Schedule):
             config["learning_rate"] = self.learning_rate.config()
         return config
+
+
+def schedule_steps(rate):
+    """The steps a learning rate spans before it stays at its final value (a cosine decay,
+    a one cycle, a warm-up before them), or None for a number or a schedule with no end."""
+    if isinstance(rate, Warmup):
+        inner = schedule_steps(rate.learning_rate)
+        return None if inner is None else rate.warmup_steps + inner
+    if isinstance(rate, CosineDecay):
+        return rate.decay_steps
+    if isinstance(rate, OneCycle):
+        return rate.total_steps
+    return None

@@ -120,3 +120,27 @@ READERS = {
 def read(key, text):
     """The value of setting ``key`` (a key of READERS) written as ``text``."""
     return READERS[key](text)
+
+
+def port(text):
+    """'8000' -> 8000: a TCP port, 0 for any free one."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise InputError(f"must be an integer in [0, 65535]; received {text!r}")
+    return value
+
+
+def weight(text):
+    """'L:J,K' -> (L, J, K) for the weight w_jk of layer L; 'L:J' -> (L, J, None) for the bias b_j."""
+    try:
+        layer, _, rest = text.partition(":")
+        parts = [int(p) for p in rest.split(",")]
+        if not rest or len(parts) > 2:
+            raise ValueError
+        return (int(layer), parts[0], parts[1] if len(parts) == 2 else None)
+    except ValueError:
+        raise InputError(f"must be L:J,K for the weight from neuron K to neuron J of layer L, or L:J "
+                         f"for the bias of neuron J; received {text!r}") from None

@@ -408,3 +408,29 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     os.close(write)
     _, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 141 and stderr == ""
+
+
+def test_lr_find_prints_a_suggestion_and_draws_the_curve(tmp_path):
+    out = succeeded(run("lr-find", "--steps", 120, "--png", "curve.png", cwd=tmp_path))
+    assert line(out, "dataset") == "dataset: digits (1,438 training examples)"
+    suggestion = re.search(r"^suggested learning rate: ([0-9.e-]+) \(confidence (high|low): ", out, re.MULTILINE)
+    assert suggestion, out
+    assert 1e-4 < float(suggestion.group(1)) < 1.0
+    assert line(out, "curve") == "curve: curve.png"
+    with Image.open(tmp_path / "curve.png") as image:
+        assert image.size == (600, 400)
+    # the suggestion trains: 20 epochs of the default network at that rate
+    trained = succeeded(run("train", "--lr", suggestion.group(1), "--quiet", "--output", "m.npz", cwd=tmp_path))
+    assert reported(trained, "test accuracy") >= 95
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--start-lr", "1", "--end-lr", "0.5"], "--end-lr must be above --start-lr (1); received 0.5"),
+    (["--optimizer", "adam", "--momentum", "0.5"], "--momentum applies to sgd and rmsprop; adam has none"),
+    (["--png", "missing/curve.png"], "--png must be a file in an existing folder; received 'missing/curve.png'"),
+    (["--steps", "0"], "argument --steps: must be a positive integer; received '0'"),
+])
+def test_lr_find_refuses_bad_options_with_one_line(tmp_path, args, message):
+    result = run("lr-find", *args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
