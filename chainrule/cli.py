@@ -110,6 +110,21 @@ def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
     return history, seen["samples"], time.perf_counter() - start, guard.interrupted, own
 
 
+def _check_momentum(args):
+    """--momentum only with an optimizer that has one (the flag's own wording)."""
+    if args.momentum is not None and args.optimizer not in recipes.MOMENTUM_OPTIMIZERS:
+        raise InputError(f"--momentum applies to {' and '.join(recipes.MOMENTUM_OPTIMIZERS)}; "
+                         f"{args.optimizer} has none (its beta_1 plays that part)")
+
+
+def _file_in_a_folder(flag, value):
+    """The Path of a file option (--output, --png), which must be in an existing folder."""
+    path = Path(value)
+    if path.is_dir() or not path.resolve().parent.is_dir():
+        raise InputError(f"{flag} must be a file in an existing folder; received {value!r}")
+    return path
+
+
 def _recipe(args):
     """The Recipe of train's options; with --resume, the checkpoint's batch size and
     validation split replace the options', so that the run continues as it began."""
@@ -119,9 +134,7 @@ def _recipe(args):
 
         run = checkpoint.read_checkpoint(args.resume)[0]["run"]
         settings.update(batch_size=run["batch_size"], validation_split=run["validation_split"])
-    if args.momentum is not None and args.optimizer not in recipes.MOMENTUM_OPTIMIZERS:
-        raise InputError(f"--momentum applies to {' and '.join(recipes.MOMENTUM_OPTIMIZERS)}; "
-                         f"{args.optimizer} has none (its beta_1 plays that part)")
+    _check_momentum(args)
     if args.early_stopping is not None and not settings["validation_split"]:
         raise InputError("--early-stopping needs --validation-split above 0 (it watches the "
                          "validation loss)")
@@ -146,9 +159,7 @@ def train(args):
 
         comm = distributed.get_communicator(True)
         root = comm.Get_rank() == 0
-    output = Path(args.output)
-    if output.is_dir() or not output.resolve().parent.is_dir():
-        raise InputError(f"--output must be a file in an existing folder; received {args.output!r}")
+    output = _file_in_a_folder("--output", args.output)
     recipe = _recipe(args)
     (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
@@ -304,12 +315,8 @@ def lr_find_command(args):
     except ImportError:
         raise InputError("chainrule lr-find draws its curve with matplotlib: "
                          "pip install 'chainrule[report]'") from None
-    png = Path(args.png)
-    if png.is_dir() or not png.resolve().parent.is_dir():
-        raise InputError(f"--png must be a file in an existing folder; received {args.png!r}")
-    if args.momentum is not None and args.optimizer not in recipes.MOMENTUM_OPTIMIZERS:
-        raise InputError(f"--momentum applies to {' and '.join(recipes.MOMENTUM_OPTIMIZERS)}; "
-                         f"{args.optimizer} has none (its beta_1 plays that part)")
+    png = _file_in_a_folder("--png", args.png)
+    _check_momentum(args)
     recipe = Recipe(hidden=args.hidden, activation=args.activation, loss=args.loss, optimizer=args.optimizer,
                     momentum=args.momentum, batch_size=args.batch_size, seed=args.seed, schedule="constant")
     (X_train, y_train), (X_test, y_test) = datasets.load(args.dataset, args.data_dir)
