@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, datasets, recipes, settings_text
-from .callbacks import LambdaCallback
-from .errors import ChainruleError, InputError
-from .recipes import Recipe, describe
-from .saving import load
+from .. import __version__, datasets, recipes, settings_text
+from ..callbacks import LambdaCallback
+from ..errors import ChainruleError, InputError
+from ..recipes import Recipe, describe
+from ..saving import load
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -93,11 +93,11 @@ def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
     callbacks = [LambdaCallback(on_train_begin=lambda logs: seen.update(samples=logs["samples"])), *own]
     quiet = args.quiet or not root
     if args.log_json and root:
-        from .callbacks import JSONLogger
+        from ..callbacks import JSONLogger
 
         callbacks.append(JSONLogger(args.log_json, append=resume is not None, optimizer=optimizer))
     if not quiet:
-        from .progress import ProgressBar  # what verbose=1 adds; it closes its bar however fit ends
+        from ..progress import ProgressBar  # what verbose=1 adds; it closes its bar however fit ends
 
         callbacks.append(ProgressBar())
     start = time.perf_counter()
@@ -130,7 +130,7 @@ def _recipe(args):
     validation split replace the options', so that the run continues as it began."""
     settings = {name: getattr(args, name) for name in recipes.FIELDS}
     if args.resume:
-        from . import checkpoint
+        from .. import checkpoint
 
         run = checkpoint.read_checkpoint(args.resume)[0]["run"]
         settings.update(batch_size=run["batch_size"], validation_split=run["validation_split"])
@@ -146,7 +146,7 @@ def _recipe(args):
 
 def _resumed(path):
     """The model and optimizer of the checkpoint at ``path``."""
-    from . import checkpoint
+    from .. import checkpoint
 
     info = checkpoint.read_checkpoint(path)[0]
     return load(path), checkpoint.optimizer_from(info)
@@ -155,7 +155,7 @@ def _resumed(path):
 def train(args):
     root = True  # the process that prints and writes: the only one, or rank 0 of an MPI job
     if args.distributed:
-        from . import distributed
+        from .. import distributed
 
         comm = distributed.get_communicator(True)
         root = comm.Get_rank() == 0
@@ -201,11 +201,11 @@ def train(args):
 
 
 def sweep_command(args):
-    from . import sweep
+    from .. import sweep
 
     comm, root = None, True
     if args.distributed:
-        from . import distributed
+        from .. import distributed
 
         comm = distributed.get_communicator(True)
         root = comm.Get_rank() == 0
@@ -253,7 +253,7 @@ def evaluate(args):
 
 
 def predict(args):
-    from . import images  # Pillow is needed only here
+    from .. import images  # Pillow is needed only here
 
     model = load(args.model)
     if model.n_features not in images.FORMATS:
@@ -268,7 +268,7 @@ def predict(args):
 
 
 def report_command(args):
-    from .report import write_report
+    from ..report import write_report
 
     model, _, (X_test, y_test) = _model_and_data(args)
     out = Path(args.output_dir)
@@ -283,7 +283,7 @@ def report_command(args):
 
 
 def explain_command(args):
-    from . import explain
+    from .. import explain
 
     model, _, (X_test, y_test) = _model_and_data(args)
     if not 0 <= args.example < len(X_test):
@@ -308,7 +308,7 @@ SERVE_EXTRA = "chainrule serve needs chainrule[serve]: pip install 'chainrule[se
 
 
 def lr_find_command(args):
-    from . import lr_finder
+    from .. import lr_finder
 
     try:
         import matplotlib  # noqa: F401  (checked first: the extra may be missing)
@@ -339,7 +339,7 @@ def serve_command(args):
         import uvicorn  # noqa: F401
     except ImportError:
         raise InputError(SERVE_EXTRA) from None
-    from .web import app as web
+    from ..web import app as web
 
     model = load(args.model) if args.model else None
     data = datasets.load(args.dataset, args.data_dir)
@@ -598,7 +598,7 @@ def _distributed_error(exc):
     """An error under mpiexec. If it left ``fit`` on every rank, rank 0 reports it and every
     rank exits with status 2. Otherwise (say one rank could not read its data) the other
     ranks may be waiting for this one: it reports its error and ends the whole job."""
-    from . import distributed
+    from .. import distributed
 
     try:
         comm = distributed.get_communicator(True)
