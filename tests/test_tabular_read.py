@@ -45,3 +45,11 @@ def test_empty_tables_are_refused():
         read_table(pd.DataFrame({"a": []}))
     with pytest.raises(DataFormatError, match="the pandas table has no columns"):
         read_table(pd.DataFrame())
+
+
+def test_an_empty_field_of_a_csv_is_missing_in_a_text_column_too(tmp_path):
+    (tmp_path / "t.csv").write_text('species,sex,mass\nAdelie,,3.5\n,"",\nGentoo,male,4.5\n')
+    table, _ = read_table(tmp_path / "t.csv")
+    assert table.column("species").to_pylist() == ["Adelie", None, "Gentoo"]
+    assert table.column("sex").to_pylist() == [None, None, "male"]
+    assert table.column("mass").to_pylist() == [3.5, None, 4.5]

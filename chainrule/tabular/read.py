@@ -72,7 +72,9 @@ def read_file(path):
         import pyarrow.csv as pc
 
         options = pc.ParseOptions(delimiter=sniff_delimiter(path))
-        return pc.read_csv(path, parse_options=options)
+        # An empty field is a missing value in a text column too (as in a number's), not the
+        # category "": pyarrow reads it as "" unless told.
+        return pc.read_csv(path, parse_options=options, convert_options=pc.ConvertOptions(strings_can_be_null=True))
     except (pa.ArrowException, OSError) as exc:
         kind = "Parquet" if lower.endswith(PARQUET_SUFFIXES) else \
             "JSON Lines" if lower.endswith(JSONL_SUFFIXES) else "CSV"
