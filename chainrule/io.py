@@ -97,12 +97,12 @@ def _lock(fd, blocking=True):
     return True
 
 
-def remove_stale_temporaries(folder):
+def remove_stale_temporaries(folder, suffix=TEMPORARY_SUFFIX):
     """Delete the temporary files that killed saves left in ``folder``: those of our own
-    naming (.tmp-*.npz) that no process holds locked (a save holds its file's lock until
+    naming (.tmp-*.npz, or another ``suffix``) that no process holds locked (a save holds its file's lock until
     the file is renamed) and that nothing has written to for STALE_SECONDS."""
     try:
-        names = [n for n in os.listdir(folder) if n.startswith(TEMPORARY_PREFIX) and n.endswith(TEMPORARY_SUFFIX)]
+        names = [n for n in os.listdir(folder) if n.startswith(TEMPORARY_PREFIX) and n.endswith(suffix)]
     except OSError:
         return
     for name in names:
@@ -134,19 +134,25 @@ def _new_file_mode(path):
 
 
 def write_npz_atomic(path, arrays):
-    """Write ``arrays`` (name -> ndarray) as an .npz at exactly ``path``, atomically.
+    """Write ``arrays`` (name -> ndarray) as an .npz at exactly ``path``, atomically
+    (see ``write_atomic``)."""
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
-    The data goes to a temporary file in the same folder, locked while it is written,
-    flushed and fsync'ed, given the mode the target has (or a new file's), then renamed
-    over the target; temporary files of killed saves are removed first."""
+
+def write_atomic(path, write, suffix=TEMPORARY_SUFFIX):
+    """Write a file at exactly ``path``, atomically: ``write(f)`` fills ``f``, a binary file.
+
+    The data goes to a temporary file in the same folder (.tmp-*``suffix``), locked while it
+    is written, flushed and fsync'ed, given the mode the target has (or a new file's), then
+    renamed over the target; temporary files of killed saves are removed first."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    remove_stale_temporaries(folder)
-    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
+    remove_stale_temporaries(folder, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=suffix, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             _lock(f.fileno())
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fchmod(f.fileno(), _new_file_mode(path))
             os.fsync(f.fileno())

@@ -279,3 +279,16 @@ def test_no_usable_column_and_bad_settings(table):
     with pytest.raises(InputError, match=r"data must be a file path, a pandas or polars DataFrame, or a "
                                          r"pyarrow Table; received data='<list>'"):
         TabularModel().fit([1, 2], target="y")
+
+
+def test_validation_scores_are_evaluate_on_the_rows_held_out(table):
+    import pyarrow as pa
+
+    from chainrule.data import train_validation_split
+
+    data = table[["x", "colour", "label"]]
+    model = TabularModel(**FAST, validation_split=0.25).fit(data, target="label")
+    labels = model.class_indices(pa.array(data["label"]))  # fit's split: its seed's first draw
+    _, val = train_validation_split(len(data), 0.25, np.random.default_rng(0), labels)
+    assert model.validation_scores_ == pytest.approx(model.evaluate(data.iloc[val]))
+    assert TabularModel(**FAST, validation_split=0).fit(data, target="label").validation_scores_ is None

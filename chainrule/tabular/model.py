@@ -52,7 +52,9 @@ class TabularModel:
         columns_: every column's kind (the schema); dropped_columns_: {name: reason}.
         source_: where the data came from (file name and SHA-256, or frame kind; rows).
         n_rows_missing_target_: the rows left out because their target was missing.
-        history_: the training History. ignored_columns_: the columns of the last data given
+        history_: the training History. validation_scores_: the scores of ``evaluate`` on the
+            rows held out by validation_split, after training (None when it is 0; not saved).
+        ignored_columns_: the columns of the last data given
             to predict, predict_proba or evaluate that the model does not read (extra columns,
             those dropped in fit, the target).
     """
@@ -116,6 +118,9 @@ class TabularModel:
             validation_data=None if val is None else (X[val], Y[val]),
             penalty=L2(self.alpha) if self.alpha else None)
         self.targets_, self.columns_ = targets, specs
+        # The scores on the rows held out (None without a validation split), as evaluate gives them.
+        self.validation_scores_ = None if val is None else \
+            self.scores(table.take(pa.array(val)), self.outputs(X[val].astype(self.network_.dtype)))
         self.feature_names_ = self.encoder_.feature_names
         self.dropped_columns_ = dropped_columns(specs)
         self.n_rows_missing_target_ = int((~present).sum())
@@ -201,7 +206,11 @@ class TabularModel:
             raise InputError(f"the target {self.targets_[0]!r} is missing in every row")
         import pyarrow as pa
 
-        table, A = table.filter(pa.array(present)), self.outputs(X[present])
+        return self.scores(table.filter(pa.array(present)), self.outputs(X[present]))
+
+    def scores(self, table, A):
+        """The scores of ``evaluate`` for the labelled rows of ``table`` (a pyarrow Table) and
+        the network's outputs A on them, of shape (n_samples, n_outputs)."""
         if self.task_ == "regression":
             y, pred = numbers(plain(table.column(self.targets_[0]))), self.predictions(A)
             return {"r2": metrics.r2_score(y, pred), "rmse": metrics.rmse(y, pred)}
