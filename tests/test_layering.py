@@ -11,7 +11,7 @@ module belongs to one tier and imports only from its own tier or those below:
     network   network, saving
     engine    training, checkpoint, distributed
     shared    recipes, settings_text, metrics, explain, gradcheck, datasets, images, lr_finder,
-              tabular, loading (chainrule.load: a table model or a Sequential)
+              tabular, folders (image folders), loading (chainrule.load: a table model or a Sequential)
     faces     sklearn, report, sweep, web; and cli, which alone dispatches to the others
 
 Two edges go up, on purpose: ``Sequential.fit`` is ``training.fit`` (Keras's model.fit) and
@@ -35,7 +35,7 @@ TIERS = [
     ("network", {"network", "saving"}),
     ("engine", {"training", "checkpoint", "distributed"}),
     ("shared", {"recipes", "settings_text", "metrics", "explain", "gradcheck", "datasets", "images",
-                "lr_finder", "tabular", "loading"}),
+                "lr_finder", "tabular", "folders", "loading"}),
     ("faces", {"sklearn", "report", "sweep", "web"}),
     ("dispatcher", {"cli", "__main__"}),
 ]
@@ -194,7 +194,7 @@ def test_the_graph_sees_module_and_function_level_imports():
     graph has those edges, as it has the module-level ones."""
     assert "_checks" in GRAPH["recipes"]
     assert "training" in GRAPH["network"]
-    assert "web.app" in GRAPH["cli"]
+    assert "web.app" in GRAPH["cli.bundled"]
     assert "network" not in GRAPH["training"]
 
 
