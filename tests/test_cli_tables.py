@@ -282,6 +282,11 @@ def bad_file(folder, name, text):
     (lambda d: ["evaluate", str(d / "penguins.npz"), "--dataset", "digits"],
      "penguins.npz is a model of your own data (trained on penguins.csv); use it with chainrule evaluate"),
     (lambda d: ["predict", str(d / "penguins.npz"), "digit.png", "--proba"], "--proba applies to --data"),
+    (lambda d: ["predict", str(d / "penguins.npz"), "digit.png"],
+     "penguins.npz is a model of your own data (trained on penguins.csv); use it with chainrule predict"),
+    (lambda d: ["explain", str(d / "penguins.npz"), "--nudges"],
+     "penguins.npz is a model of your own data (trained on penguins.csv); chainrule explain takes a network "
+     "trained on a bundled data set"),
 ])
 def test_bad_input_is_one_line_and_status_2(trained, folder, capsys, case, message):
     assert main(case(folder)) == 2

@@ -31,8 +31,9 @@ def network_file(path, command):
     model = load_any(path)
     if not isinstance(model, Sequential):
         source = getattr(model, "source_", {}).get("name", "its own data")
-        raise InputError(f"{path} is a model of your own data (trained on {source}); "
-                         f"use it with chainrule {command} {path} --data FILE")
+        use = (f"use it with chainrule {command} {path} --data FILE" if command in ("evaluate", "predict")
+               else f"chainrule {command} takes a network trained on a bundled data set")
+        raise InputError(f"{path} is a model of your own data (trained on {source}); {use}")
     return model
 
 
