@@ -138,6 +138,32 @@ class CrossEntropy(Loss):
 LOSSES = {cls.name: cls for cls in (MeanSquaredError, LogLoss, CrossEntropy)}
 
 
+def check_output_layer(loss, activation, units):
+    """Refuse an output layer ``loss`` (a name of LOSSES) cannot train: the cross-entropy
+    needs a softmax over >= 2 units (a softmax of one unit is always 1, a sigmoid or ReLU
+    output is not a distribution over the classes), the log-loss sigmoid outputs (each a
+    probability of its own). Such a pair trains to a small loss and a useless model
+    (a sigmoid with the cross-entropy pushes every output to 1), so it is an InputError
+    that names the pairing that works. Every pair with "mse" is allowed.
+    """
+    layer = f"the last layer is {activation} with {units} unit{'s' if units != 1 else ''}"
+    if loss == "cross_entropy" and (activation != "softmax" or units < 2):
+        if activation == "softmax":
+            fix = "a softmax of one unit is always 1: give it 2 or more units, or use one sigmoid unit with loss='log_loss'"
+        elif activation == "sigmoid" and units == 1:
+            fix = "use loss='log_loss' for one sigmoid output"
+        elif activation == "sigmoid":
+            fix = ("use loss='log_loss' for independent sigmoid outputs (multi-label), or "
+                   "activation='softmax' for one class out of several")
+        else:
+            fix = "give the last layer activation='softmax'"
+        raise InputError(f"loss='cross_entropy' needs a softmax output layer of 2 or more units; {layer}: {fix}")
+    if loss == "log_loss" and activation != "sigmoid":
+        fix = ("use loss='cross_entropy' for a softmax output" if activation == "softmax"
+               else "give the last layer activation='sigmoid'")
+        raise InputError(f"loss='log_loss' needs a sigmoid output layer; {layer}: {fix}")
+
+
 def get(loss):
     """A Loss from a name or a Loss instance."""
     if isinstance(loss, Loss):

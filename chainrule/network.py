@@ -25,7 +25,9 @@ class Sequential:
 
     Arguments:
         layers: a list of Dense and Dropout layers; the last one is Dense.
-        loss: "cross_entropy" (softmax output), "log_loss" (sigmoid output) or "mse".
+        loss: "cross_entropy" (needs a softmax output of 2 or more units), "log_loss"
+            (needs sigmoid outputs) or "mse" (any output); another pairing is an
+            InputError naming the one that works (losses.check_output_layer).
         seed: seeds the initial weights of the layers created without their own seed,
             the shuffling of every epoch and the dropout masks. Same seed, same data:
             bitwise-identical weights on the same machine.
@@ -37,6 +39,8 @@ class Sequential:
     def __init__(self, layers, loss="cross_entropy", seed=None, dtype="float32", classifier=None):
         self.layers = _check_layers(layers)
         self.loss = losses.get(loss)
+        last = self.layers[-1]
+        losses.check_output_layer(self.loss.name, last.activation.name, last.out_features)
         if str(np.dtype(dtype) if _is_dtype(dtype) else dtype) not in DTYPES:
             raise InputError(f"dtype must be one of {list(DTYPES)}; received dtype={dtype!r}")
         self.dtype = np.dtype(dtype)
