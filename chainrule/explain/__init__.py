@@ -34,18 +34,23 @@ The modules, each importing only from those listed before it:
     one_weight    chain() and its Chain, beside backprop and a finite difference
     one_example   nudges() and its Nudges and Pushes; save_saliency_png()
     batch         batch_check() and gradient_noise(), from one example to the batch
+    table         the nudges of one row of a TabularModel's table, by column (TableNudges),
+                  and nudges(), which takes a Sequential's example or a TabularModel's row
 """
 
 from .batch import BatchCheck, GradientNoise, NoiseRow, batch_check, gradient_noise
-from .one_example import IMAGE_SIDES, Nudges, Push, nudges, save_saliency_png
+from .one_example import IMAGE_SIDES, Nudges, Push, save_saliency_png
 from .one_weight import Chain, chain
 from .paths import MAX_LISTED_PATHS, ExampleChain, Factor, Path
+from .table import ColumnSaliency, TableNudges, nudges, table_nudges
 
 __all__ = [
     # the chain rule for one weight
     "chain", "Chain", "ExampleChain", "Path", "Factor", "MAX_LISTED_PATHS",
     # the nudges of one example
     "nudges", "Nudges", "Push", "save_saliency_png", "IMAGE_SIDES",
+    # the nudges of one row of a table, by column
+    "table_nudges", "TableNudges", "ColumnSaliency",
     # from one example to the batch
     "batch_check", "BatchCheck", "gradient_noise", "GradientNoise", "NoiseRow",
 ]

@@ -61,12 +61,30 @@ class Encoder:
             training rows had missing values) and categories (categorical) or buckets (hashed).
         stats: {"fill", "mean", "scale"}, each float64 of shape (n_numeric,), one value per
             numeric column in the order of ``columns``.
+        feature_names: the name of every feature (network input), of length n_features.
+        feature_columns: the used column every feature comes from, of length n_features
+            (a categorical's one-hot slots and a numeric column's "missing" feature name it).
+        blocks: {column name: slice of its features in X}, in the order of ``columns``.
     """
 
     def __init__(self, columns, stats):
         self.columns, self.stats = columns, stats
         self.feature_names = [name for c in columns for name in block_names(c)]
+        self.feature_columns = [c["name"] for c in columns for _ in block_names(c)]
         self.n_features = len(self.feature_names)
+        self.blocks, start = {}, 0
+        for c in columns:
+            self.blocks[c["name"]] = slice(start, start + len(block_names(c)))
+            start += len(block_names(c))
+
+    def scale_of(self, name):
+        """The standard deviation (over the training rows) that divides the numeric column
+        ``name``: its feature is (x - mean) / scale, so dL/dx = dL/dfeature / scale."""
+        numeric = [c["name"] for c in self.columns if c["kind"] == "numeric"]
+        if name not in numeric:
+            raise InputError(f"name must be a numeric column of the encoder, one of {numeric}; "
+                             f"received name={name!r}")
+        return float(self.stats["scale"][numeric.index(name)])
 
     @classmethod
     def fit(cls, table, specs):
@@ -178,7 +196,9 @@ def category_slots(c, array):
 
     k = len(c["categories"])
     unseen = k + int(c["missing"])
-    if c["type"] == "string":
+    if value_type(array.type) == "null":  # every value missing (a column read as pyarrow's null type)
+        slots = np.full(len(array), -1, dtype=np.int64)
+    elif c["type"] == "string":
         found = pc.index_in(array, value_set=pa.array(c["categories"], pa.string()))
         slots = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     else:  # integers and booleans, matched as numbers (an integer column read as floats too)

@@ -78,11 +78,12 @@ class TabularModel:
 
     # --- training -------------------------------------------------------------------------
 
-    def fit(self, data, target, task=None, verbose=0):
+    def fit(self, data, target, task=None, verbose=0, callbacks=()):
         """Train on ``data`` (a file path or a pandas/polars DataFrame, see
         chainrule.tabular.read) to predict ``target``: a column name, or a list of 0/1
         columns for multi-label. ``task`` ("classification", "regression" or "multilabel")
-        overrides the task the target's values imply. Returns self."""
+        overrides the task the target's values imply. ``callbacks`` (chainrule Callbacks)
+        run in training.fit after the early stopping. Returns self."""
         table, source = read_table(data)
         targets = checked_targets(target, table, source)
         recipe_check = self.recipe("cross_entropy")  # every setting checked before any work
@@ -111,7 +112,8 @@ class TabularModel:
         # An input never lit in training (an "unseen" slot, an empty hash bucket) starts with
         # zero weights and so keeps them: it adds nothing to a prediction, rather than noise.
         self.network_.dense_layers[0].W[:, ~X[train].any(axis=0)] = 0
-        callbacks = [] if val is None else [EarlyStopping("val_loss", self.patience, restore_best_weights=True)]
+        callbacks = ([] if val is None else [EarlyStopping("val_loss", self.patience, restore_best_weights=True)]) \
+            + list(callbacks)
         self.history_ = training.fit(
             self.network_, X[train], Y[train], epochs=recipe.epochs, batch_size=recipe.batch_size,
             optimizer=recipe.build_optimizer(len(train)), callbacks=callbacks, verbose=verbose,

@@ -142,3 +142,31 @@ def read_table(data, name="data"):
                               if source["kind"] == "file" else f"{label} has no rows")
     source["rows"] = table.num_rows
     return table.combine_chunks(), source
+
+
+def row_table(row, name="row"):
+    """One row as a pyarrow Table of one row: ``row`` is a dict {column: value} (None, or a
+    float NaN, for a missing value), a pandas Series (a DataFrame's row, ``df.iloc[i]``),
+    or a data frame, pyarrow Table or file of exactly one row."""
+    pa = pyarrow()
+    if type(row).__module__.startswith("pandas") and type(row).__name__ == "Series":
+        row = dict(row.items())
+    if isinstance(row, dict):
+        if not row or not all(isinstance(k, str) for k in row):
+            fail(name, "a dict of at least one column name (str) and its value", row)
+        columns = {}
+        for k, v in row.items():
+            if isinstance(v, float) and v != v:  # NaN, as pandas writes a missing value
+                v = None
+            if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # a NumPy scalar
+                v = v.item()
+            try:
+                columns[k] = pa.array([v])
+            except (pa.ArrowException, TypeError) as exc:
+                raise InputError(f"{name}[{k!r}] must be a number, a string, a boolean or None; "
+                                 f"received {v!r} ({exc})") from None
+        return pa.table(columns)
+    table, _ = read_table(row, name)
+    if table.num_rows != 1:
+        raise InputError(f"{name} must be one row; received {table.num_rows} rows")
+    return table
