@@ -439,7 +439,7 @@ def test_check_functions_directly():
 def test_the_page_ships_in_the_package():
     static = importlib.resources.files("chainrule.web") / "static"
     names = sorted(p.name for p in static.iterdir())
-    assert names == ["app.js", "index.html", "style.css"]
+    assert names == ["app.js", "index.html", "style.css", "table.js"]
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["chainrule.web"]
     for name in names:  # a plain `pip install .` copies only what package-data lists
         assert any(fnmatch(f"static/{name}", g) for g in globs), name

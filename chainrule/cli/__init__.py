@@ -2,7 +2,8 @@
 
 This module is the parser and the dispatcher: each command goes to its module by the kind of
 data it is given, ``--dataset NAME`` (a data set chainrule ships with, the default: digits)
-to chainrule.cli.bundled, ``--data FILE_OR_FOLDER`` (your own data) to chainrule.cli.tables.
+to chainrule.cli.bundled, ``--data FILE_OR_FOLDER`` (your own data) to chainrule.cli.tables
+(explain and serve: chainrule.cli.explain_serve).
 The commands print a few ``name: value`` lines on stdout; progress bars and notes go to
 stderr. Every error a user can cause (a bad flag, a missing or malformed file, any
 ChainruleError, ValueError or OSError) ends the program with one line on stderr,
@@ -15,7 +16,7 @@ import sys
 
 from .. import __version__, datasets, recipes, settings_text
 from ..errors import ChainruleError
-from . import bundled, tables
+from . import bundled, explain_serve, tables
 from .common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, flag as _flag
 
 
@@ -205,10 +206,20 @@ def build_parser():
                    help="folder for report.html and the PNGs (default: report)")
     p.set_defaults(run=bundled.report_command)
 
-    p = _add_model_command(commands, "explain", "the chain rule for one weight, the nudges of one example",
-                           "Lay out the backward pass of a saved model on one test example: the "
-                           "chain rule for one weight or bias (--weight), and the nudges the "
-                           "example gives every layer (--nudges).", "the data set of the example")
+    p = commands.add_parser("explain", help="the chain rule for one weight, the nudges of one example",
+                            description="Lay out the backward pass of a saved model on one test example: the "
+                            "chain rule for one weight or bias (--weight), and the nudges the "
+                            "example gives every layer (--nudges). With --data, the nudges of one row "
+                            "of your table (--row) by column: each column's saliency beside the row's "
+                            "value, and the first-layer weights it pushes hardest, named by column.")
+    p.add_argument("model", metavar="MODEL", help="a model file saved by chainrule train")
+    _data_options(p, "explain a row of")
+    p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
+                   help="folder holding the MNIST-format files")
+    p.add_argument("--row", type=_flag(settings_text.non_negative_integer), metavar="I",
+                   help="with --data: the row of the table, from 0 (default: 0)")
+    p.add_argument("--top-k", type=_flag(settings_text.positive_integer), default=10, metavar="N",
+                   help="with --data: the weights listed, the largest gradients first (default: 10)")
     p.add_argument("--example", type=_flag(settings_text.non_negative_integer), default=0, metavar="I",
                    help="index of the example in the test set (default: 0)")
     p.add_argument("--weight", type=_flag(settings_text.weight), metavar="L:J,K",
@@ -217,7 +228,7 @@ def build_parser():
                    help="the desired nudges of every layer, the weights pushed hardest, and a saliency PNG")
     p.add_argument("--png", metavar="PATH", help="where --nudges writes the saliency image "
                    "(default: nudges-I.png)")
-    p.set_defaults(run=bundled.explain_command)
+    p.set_defaults(run=_by_data(bundled.explain_command, explain_serve.explain))
 
     p = commands.add_parser("lr-find", help="the learning-rate range test: a rate to train with",
                             description="Run the learning-rate range test (chainrule.lr_find) on a "
@@ -248,11 +259,16 @@ def build_parser():
                             description="Start a local web app: draw a digit and see the "
                             "prediction and every layer's activations, the nudges backprop sends "
                             "for a label and one SGD step, train a network live, inspect weights "
-                            "and mistakes (needs chainrule[serve]).")
+                            "and mistakes (needs chainrule[serve]). With --data FILE --target COLUMN, "
+                            "a form of your table's columns: edit a row, see its prediction and its "
+                            "nudges by column, and train on the table.")
     p.add_argument("--model", metavar="PATH", help="the model to start with (default: a small "
-                   "model trained on the data set in a moment)")
-    p.add_argument("--dataset", choices=datasets.NAMES, default="digits",
-                   help="the data set to draw, train and inspect on (default: digits)")
+                   "model trained on the data set in a moment; with --data, one trained on the table)")
+    _data_options(p, "serve on")
+    p.add_argument("--target", metavar="COLUMN[,COLUMN...]",
+                   help="with --data: the column to predict; several, comma-separated, for multi-label")
+    p.add_argument("--task", choices=tables.TASKS,
+                   help="with --data: override the task the target's values imply")
     p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
                    help="folder holding the MNIST-format files")
     p.add_argument("--models-dir", default="models", metavar="DIR",
@@ -261,7 +277,7 @@ def build_parser():
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=_flag(settings_text.port), default=8000, help="port to listen on, 0 for any free "
                    "port (default: 8000)")
-    p.set_defaults(run=bundled.serve_command)
+    p.set_defaults(run=_by_data(bundled.serve_command, explain_serve.serve))
     return parser
 
 

@@ -42,6 +42,7 @@ DATASET_ONLY = {"loss": "with --data the task decides the loss", "weight_decay":
                 "checkpoint": "", "resume": "", "log_json": "", "distributed": ""}
 # The options of each command that only a run on --data takes.
 DATA_ONLY = {"train": ("target", "task", "alpha"), "evaluate": (), "predict": ("proba", "output")}
+DATA_ONLY.update({"explain": ("row",), "serve": ("target", "task")})  # chainrule.cli.explain_serve
 
 
 def refuse_data_options(args):

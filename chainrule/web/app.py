@@ -16,6 +16,16 @@
     POST /api/models/save       {name, overwrite}  (409 if the file exists and overwrite is not true)
     POST /api/models/load       {name}
 
+On a table (``create_table_app``, ``chainrule serve --data FILE --target COLUMN``) the
+same routes but nudges, step and inspect, with the table's bodies:
+
+    GET  /api/state             the table, its target and task, its columns (kind, categories)
+    POST /api/predict           {row: {column: value or null}, target (optional)}
+                                -> prediction, probabilities, nudges by column
+    POST /api/row               {index} -> row ``index`` of the table and its target
+    POST /api/train             {hidden, activation, optimizer, learning_rate, batch_size,
+                                 epochs, seed} -> 202: a TabularModel fitted on the table
+
 Errors are JSON ``{"error": message}`` with a 4xx status (see chainrule.web.checks). Every
 POST must be sent as application/json (415 otherwise), which keeps other sites' pages
 from posting to a local server without the browser asking it first. The
@@ -43,6 +53,7 @@ from . import checks
 from .checks import RequestError
 from .jobs import FINAL, JobConflict
 from .session import Session, starter_model
+from .table_session import TableSession
 
 STATIC = Path(__file__).resolve().parent / "static"
 EVENT_INTERVAL = 0.1  # seconds between two looks at the training job in an event stream
@@ -154,15 +165,58 @@ def create_app(model=None, dataset="digits", data=None, data_dir=None, models_di
     except RequestError as exc:  # a model that does not fit the data set, given in code
         raise InputError(exc.message) from None
 
+    async def inspect(request):
+        return await _answer(session.inspect)
+
+    return _app(session, allowed_hosts, [
+        Route("/api/nudges", _with_body(session.nudges), methods=["POST"]),
+        Route("/api/step", _with_body(session.step), methods=["POST"]),
+        Route("/api/inspect", inspect),
+    ])
+
+
+def create_table_app(data, target, task=None, model=None, models_dir="models", model_name=None,
+                     allowed_hosts=None):
+    """The Starlette app of ``chainrule serve --data FILE --target COLUMN``: the page's form
+    of the table's columns, its prediction and nudges by column, and training on the table.
+
+    Arguments:
+        data: the table: a file path, a pandas/polars DataFrame or a pyarrow Table
+            (chainrule.tabular.read.read_table).
+        target: the column to predict (a list of 0/1 columns for multi-label); task: None
+            (the values decide) or the task, as in TabularModel.fit.
+        model: the TabularModel the page starts with (trained on the same target and
+            columns); None fits one with TabularModel's defaults first.
+        models_dir, model_name, allowed_hosts: as in create_app.
+
+    Returns:
+        a Starlette app; ``app.state.session`` is its chainrule.web.table_session.TableSession.
+    """
+    from ..tabular.model import TabularModel
+    from ..tabular.read import read_table
+
+    table, source = read_table(data)
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    if model is None:
+        model = TabularModel().fit(table, target, task=task)
+    try:
+        session = TableSession(model, table, target, task, models_dir, model_name,
+                               data_name=source.get("name", f"the {source['kind']} table"))
+    except RequestError as exc:
+        raise InputError(exc.message) from None
+    return _app(session, allowed_hosts, [Route("/api/row", _with_body(session.example), methods=["POST"])])
+
+
+def _app(session, allowed_hosts, own_routes):
+    """The app of a Session or TableSession: the routes they share, and ``own_routes``."""
+
     async def index(request):
         return FileResponse(STATIC / "index.html",
                             headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
 
     async def state(request):
         return await _answer(session.state)
-
-    async def inspect(request):
-        return await _answer(session.inspect)
 
     async def job(request):
         return JSONResponse({"job": session.job_snapshot()})
@@ -215,9 +269,7 @@ def create_app(model=None, dataset="digits", data=None, data_dir=None, models_di
         Route("/", index),
         Route("/api/state", state),
         Route("/api/predict", _with_body(session.predict), methods=["POST"]),
-        Route("/api/nudges", _with_body(session.nudges), methods=["POST"]),
-        Route("/api/step", _with_body(session.step), methods=["POST"]),
-        Route("/api/inspect", inspect),
+        *own_routes,
         Route("/api/train", _with_body(session.start_training, status=202), methods=["POST"]),
         Route("/api/train", job, methods=["GET"]),
         Route("/api/train/pause", control("pause"), methods=["POST"]),

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from ..recipes import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, Recipe
+from ..tabular.settings import DEFAULTS as TABLE_DEFAULTS
 
 MAX_BODY_BYTES = 64 * 1024  # a drawing of 784 numbers written with 17 digits is ~15 KiB
 GRID_SIDE = 28  # the drawing pad is sent as GRID_SIDE x GRID_SIDE ink levels
@@ -107,9 +108,9 @@ def choice(body, name, choices, default):
     return value
 
 
-def hidden_sizes(body):
+def hidden_sizes(body, default=DEFAULTS.hidden):
     """The hidden layer sizes: a list of 0 to MAX_LAYERS integers in [1, MAX_WIDTH]."""
-    value = body.get("hidden", list(DEFAULTS.hidden))
+    value = body.get("hidden", list(default))
     if not isinstance(value, list) or len(value) > MAX_LAYERS or not all(
             _is_number(n) and math.isfinite(n) and n == int(n) and 1 <= n <= MAX_WIDTH for n in value):
         raise RequestError(422, f"hidden must be a list of at most {MAX_LAYERS} layer sizes, integers "
@@ -130,6 +131,57 @@ def training_settings(body):
         "seed": integer(body, "seed", 0, 2**31 - 1, default=DEFAULTS.seed),
     }
     return settings
+
+
+def table_training_settings(body):
+    """The settings of a training run on a table from the Train tab, with the defaults of
+    chainrule.tabular.settings (the task decides the loss)."""
+    return {
+        "hidden": hidden_sizes(body, TABLE_DEFAULTS["hidden"]),
+        "activation": choice(body, "activation", HIDDEN_ACTIVATIONS, TABLE_DEFAULTS["activation"]),
+        "optimizer": choice(body, "optimizer", OPTIMIZERS, TABLE_DEFAULTS["optimizer"]),
+        "learning_rate": positive_number(body, "learning_rate", 10.0, default=TABLE_DEFAULTS["lr"]),
+        "batch_size": integer(body, "batch_size", 1, MAX_BATCH_SIZE, default=TABLE_DEFAULTS["batch_size"]),
+        "epochs": integer(body, "epochs", 1, MAX_EPOCHS, default=TABLE_DEFAULTS["epochs"]),
+        "seed": integer(body, "seed", 0, 2**31 - 1, default=TABLE_DEFAULTS["seed"]),
+    }
+
+
+def _finite(v):
+    return _is_number(v) and math.isfinite(v)
+
+
+# The JSON values a column takes, by its kind, or for a categorical by its values' type.
+ROW_VALUES = {"numeric": ("a finite number", _finite),
+              "integer": ("an integer", lambda v: _finite(v) and v == int(v)),
+              "bool": ("true or false", lambda v: isinstance(v, bool)),
+              "string": ("a string", lambda v: isinstance(v, str))}
+
+
+def table_row(body, columns):
+    """One row of a table: ``body["row"]``, an object holding every column of ``columns``
+    (the used columns of a chainrule.tabular.encode.Encoder) and no other, each value of
+    the column's kind (a finite number for a numeric column; for a categorical, a value of
+    its type: a string, an integer or true/false) or null for a missing value.
+    Returns the row as a dict {column: value}."""
+    row = _field(body, "row")
+    names = [c["name"] for c in columns]
+    if not isinstance(row, dict):
+        raise RequestError(422, f"row must be an object of the columns {names}; received {type(row).__name__}")
+    extra = [k for k in row if k not in names]
+    if extra:
+        raise RequestError(422, f"row holds {extra[0]!r}, which is not a column the model takes; its "
+                                f"columns are {names}")
+    clean = {}
+    for c in columns:
+        if c["name"] not in row:
+            raise RequestError(422, f"row is missing the column {c['name']!r} (null for a missing value)")
+        value = row[c["name"]]
+        words, fits = ROW_VALUES["numeric" if c["kind"] == "numeric" else c["type"]]
+        if value is not None and not fits(value):
+            raise RequestError(422, f"row[{c['name']!r}] must be {words} or null (missing); received {value!r}")
+        clean[c["name"]] = value
+    return clean
 
 
 def model_path(models_dir, name):

@@ -61,16 +61,18 @@ class TrainingJob:
     """``model.fit(X, y, callbacks=[...], **fit_arguments)`` in a worker thread.
 
     Arguments:
-        model: the Sequential to train; the job is its only user until it ends.
-        X: inputs of shape (n_samples, n_features); y: labels of shape (n_samples,).
-        fit_arguments: the other arguments of fit (epochs, batch_size, optimizer, ...);
-            ``epochs`` is required.
+        model: the Sequential to train, or a chainrule.tabular.TabularModel (whose fit
+            takes callbacks too); the job is its only user until it ends.
+        X: inputs of shape (n_samples, n_features); y: labels of shape (n_samples,). For
+            a TabularModel, X is the table and y the target column.
+        fit_arguments: the other arguments of fit (epochs, batch_size, optimizer, ...).
+        epochs: the most epochs the run takes; by default fit_arguments["epochs"].
         on_end: called as on_end(job) in the worker thread when fit has returned or raised.
     """
 
-    def __init__(self, model, X, y, fit_arguments, settings=None, on_end=None):
+    def __init__(self, model, X, y, fit_arguments, settings=None, on_end=None, epochs=None):
         self.model, self.settings, self.on_end = model, settings or {}, on_end
-        self.epochs = fit_arguments["epochs"]
+        self.epochs = fit_arguments["epochs"] if epochs is None else epochs
         self._lock = threading.Lock()
         self._running, self._stop = threading.Event(), threading.Event()
         self._running.set()

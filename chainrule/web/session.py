@@ -44,7 +44,64 @@ def starter_model(X_train, y_train, n_classes, seed=0):
     return model
 
 
-class Session:
+class Workspace:
+    """What a server keeps whatever its data: the live model (used only under ``lock``), its
+    name, the models folder and the current training job; saving the model and the job's
+    buttons. Session (a bundled data set) and chainrule.web.table_session.TableSession
+    (a table) add their data and what the page asks of it."""
+
+    def __init__(self, model, models_dir, model_name=None):
+        self.models_dir = models_dir
+        self.lock = threading.Lock()  # guards self.model, self.model_name
+        self.model, self.model_name = model, model_name
+        self.job = None
+        self.job_lock = threading.Lock()  # one run at a time
+
+    def model_names(self):
+        """The model files of the folder (not those whose symlinks lead out of it)."""
+        folder = self.models_dir.resolve()
+        return sorted(p.name for p in self.models_dir.glob("*.npz") if p.is_file()
+                      and checks.MODEL_NAME.fullmatch(p.name) and p.resolve().parent == folder)
+
+    def save(self, body):
+        path = checks.model_path(self.models_dir, body.get("name"))
+        overwrite = body.get("overwrite", False)
+        if not isinstance(overwrite, bool):
+            raise RequestError(422, f"overwrite must be true or false; received overwrite={overwrite!r}")
+        if path.exists() and not overwrite:
+            raise RequestError(409, f"{path.name} already exists in the models folder; "
+                                    "choose another name or save with overwrite")
+        with self.lock:
+            self.model.save(path)  # atomic: the old file or the new one, never half of one
+            self.model_name = path.name
+        return {"saved": path.name, "models": self.model_names()}
+
+    def job_snapshot(self):
+        job = self.job
+        return None if job is None else job.snapshot()
+
+    def training_ended(self, job):
+        """The on_end of a run: its model becomes the live one, unless the run failed."""
+        if job.snapshot()["status"] in ("done", "stopped"):  # a failed run keeps the old model
+            with self.lock:
+                self.model, self.model_name = job.model, None
+
+    def control(self, action):
+        """pause, resume or stop the current run (409 when there is none or its state does
+        not allow it)."""
+        job = self.job
+        if job is None:
+            raise JobConflict(f"there is no training run to {action}")
+        getattr(job, action)()
+        return job.snapshot()
+
+    def wait_for_training(self, timeout=None):
+        """Block until the current run (if any) ends; for tests and shutdown."""
+        if self.job is not None:
+            self.job.join(timeout)
+
+
+class Session(Workspace):
     """The live model, its data set, the models folder and the training job of one server.
 
     Arguments:
@@ -57,13 +114,10 @@ class Session:
 
     def __init__(self, model, dataset, data, models_dir, model_name=None):
         (self.X_train, self.y_train), (self.X_test, self.y_test) = data
-        self.dataset, self.models_dir = dataset, models_dir
+        self.dataset = dataset
         self.n_classes = int(max(self.y_train.max(), self.y_test.max())) + 1
-        self.lock = threading.Lock()  # guards self.model, self.model_name
         self._check_fits(model, "the model")
-        self.model, self.model_name = model, model_name
-        self.job = None
-        self._job_lock = threading.Lock()
+        super().__init__(model, models_dir, model_name)
 
     def _check_fits(self, model, what):
         if model.n_features != self.X_train.shape[1] or not model.classifier \
@@ -170,29 +224,10 @@ class Session:
             model, name = self.model, self.model_name
             layers = [d.out_features for d in model.dense_layers]
             text = describe(model)
-        return {"dataset": self.dataset, "n_features": model.n_features, "n_classes": self.n_classes,
+        return {"kind": "images", "dataset": self.dataset, "n_features": model.n_features, "n_classes": self.n_classes,
                 "input_side": images.FORMATS[model.n_features].side, "grid_side": checks.GRID_SIDE,
                 "model": {"name": name, "description": text, "layers": layers},
                 "models": self.model_names(), "job": self.job_snapshot()}
-
-    def model_names(self):
-        """The model files of the folder (not those whose symlinks lead out of it)."""
-        folder = self.models_dir.resolve()
-        return sorted(p.name for p in self.models_dir.glob("*.npz") if p.is_file()
-                      and checks.MODEL_NAME.fullmatch(p.name) and p.resolve().parent == folder)
-
-    def save(self, body):
-        path = checks.model_path(self.models_dir, body.get("name"))
-        overwrite = body.get("overwrite", False)
-        if not isinstance(overwrite, bool):
-            raise RequestError(422, f"overwrite must be true or false; received overwrite={overwrite!r}")
-        if path.exists() and not overwrite:
-            raise RequestError(409, f"{path.name} already exists in the models folder; "
-                                    "choose another name or save with overwrite")
-        with self.lock:
-            self.model.save(path)  # atomic: the old file or the new one, never half of one
-            self.model_name = path.name
-        return {"saved": path.name, "models": self.model_names()}
 
     def load(self, body):
         path = checks.model_path(self.models_dir, body.get("name"))
@@ -209,14 +244,10 @@ class Session:
 
     # --- Train --------------------------------------------------------------------
 
-    def job_snapshot(self):
-        job = self.job
-        return None if job is None else job.snapshot()
-
     def start_training(self, body):
         """Start a run of a new model with the page's settings: 409 while one is running."""
         s = checks.training_settings(body)
-        with self._job_lock:
+        with self.job_lock:
             if self.job is not None and not self.job.finished:
                 raise JobConflict("a training run is already in progress; stop it (or wait for it "
                                   "to end) before starting another")
@@ -227,24 +258,5 @@ class Session:
             fit_arguments = {"optimizer": recipe.build_optimizer(len(self.X_train)),
                              **recipe.fit_arguments()}
             self.job = TrainingJob(model, self.X_train, self.y_train, fit_arguments, settings=s,
-                                   on_end=self._training_ended)
+                                   on_end=self.training_ended)
             return self.job.snapshot()
-
-    def _training_ended(self, job):
-        if job.snapshot()["status"] in ("done", "stopped"):  # a failed run keeps the old model
-            with self.lock:
-                self.model, self.model_name = job.model, None
-
-    def control(self, action):
-        """pause, resume or stop the current run (409 when there is none or its state does
-        not allow it)."""
-        job = self.job
-        if job is None:
-            raise JobConflict(f"there is no training run to {action}")
-        getattr(job, action)()
-        return job.snapshot()
-
-    def wait_for_training(self, timeout=None):
-        """Block until the current run (if any) ends; for tests and shutdown."""
-        if self.job is not None:
-            self.job.join(timeout)

@@ -1,8 +1,11 @@
 // chainrule serve: the page. Plain ES module, no build step, nothing loaded from elsewhere.
 // The server does every computation; this file draws what the JSON API returns.
 
+import { startTable } from "./table.js";
+
 const $ = (selector) => document.querySelector(selector);
-const state = { server: null, pixels: null, label: null, curves: null, events: null };
+// table: the Row tab's { refresh, predict } when the server serves a table (table.js), else null.
+const state = { server: null, pixels: null, label: null, curves: null, events: null, table: null };
 
 // --- talking to the server -----------------------------------------------------------
 
@@ -339,7 +342,7 @@ function follow() {
     source.close();
     if (!watched) return;
     await refreshState();  // the run's network is now the live model
-    if (state.pixels) predict();
+    predictAgain();
   });
   source.addEventListener("idle", () => source.close());
 }
@@ -403,7 +406,7 @@ $("#load").addEventListener("click", async () => {
     const r = await api("/api/models/load", { name: $("#model-list").value });
     say($("#models-message"), `loaded ${r.loaded}`, true);
     await refreshState();
-    if (state.pixels) predict();
+    predictAgain();
   } catch (error) {
     say($("#models-message"), error.message);
   }
@@ -464,10 +467,34 @@ document.querySelectorAll("[role=tab]").forEach((tab) => tab.addEventListener("c
   if (tab.dataset.tab === "inspect") inspect().catch((e) => say($("#inspect-summary"), e.message));
 }));
 
+function predictAgain() {
+  // After the live model changed: the row (or the drawing) again, through it.
+  if (state.table) state.table.predict();
+  else if (state.pixels) predict();
+}
+
+function tableMode(s) {
+  // A table: the Row tab (table.js) in place of the pad and of Draw, Backprop and Inspect,
+  // and the Train tab with the settings of a TabularModel (the task decides the loss).
+  $("#pad-column").hidden = true;
+  for (const tab of ["draw", "backprop", "inspect"]) $(`[data-tab=${tab}]`).hidden = true;
+  $("[data-tab=row]").hidden = false;
+  $("#train-loss").hidden = true;
+  const form = $("#train-form"), d = s.train_defaults;
+  form.elements.hidden.value = d.hidden.join(",");
+  for (const name of ["activation", "optimizer", "learning_rate", "batch_size", "epochs"]) form.elements[name].value = d[name];
+  $("#validation-note").textContent = "Validation: 20% of the table's rows held out (stratified by class), with " +
+    "early stopping on its loss. When a run ends (or is stopped), its model becomes the one the Row tab uses.";
+  state.table = startTable(s, { api, say });
+  $("[data-tab=row]").click();
+}
+
 async function refreshState() {
   const s = await api("/api/state");
   state.server = s;
-  $("#model-info").textContent = `data set ${s.dataset}; model ${s.model.name ?? "(not saved)"}: ${s.model.description}`;
+  const data = s.kind === "table" ? `table ${s.dataset}, target ${s.target.join(", ")} (${s.task})` : `data set ${s.dataset}`;
+  $("#model-info").textContent = `${data}; model ${s.model.name ?? "(not saved)"}: ${s.model.description}`;
+  state.table?.refresh(s);
   document.querySelectorAll(".dataset-name").forEach((e) => { e.textContent = s.dataset; });
   showModels(s.models, $("#model-list").value ? undefined : s.model.name);
   return s;
@@ -476,7 +503,8 @@ async function refreshState() {
 async function start() {
   clearPad();
   const s = await refreshState();
-  labelButtons(s.n_classes);
+  if (s.kind === "table") tableMode(s);
+  else labelButtons(s.n_classes);
   state.curves = { loss: [], accuracy: [], val_loss: [], val_accuracy: [] };
   if (s.job) follow();
   document.body.dataset.ready = "true";
