@@ -113,8 +113,8 @@ class TableSession(Workspace):
                 return {"prediction": _number(value), "probabilities": None, "nudges": None,
                         "note": f"give a value of {self.targets[0]} to see the nudges"}
             n = explain.table_nudges(model, row, y, top_k=10)
-        pushes = [{"symbol": p.symbol, "source": p.source, "gradient": float(p.gradient),
-                   "share": float(p.share)} for p in n.nudges.first_layer_pushes]
+        pushes = [{"symbol": p.symbol, "j": p.j, "k": p.k, "source": p.source,
+                   "gradient": float(p.gradient), "share": float(p.share)} for p in n.nudges.first_layer_pushes]
         columns = [{"name": c.name, "kind": c.kind, "value": _plain(c.value), "saliency": float(c.saliency),
                     "per_unit": None if c.per_unit is None else float(c.per_unit)} for c in n.columns]
         prediction = _number(n.prediction) if isinstance(n.prediction, float) else n.prediction

@@ -171,7 +171,7 @@ export function startTable(server, { api, say }) {
     $("#column-table tbody").replaceChildren(...n.columns.map((c) => cells([c.name, shown(c.value),
       c.saliency.toExponential(3), c.per_unit === null ? "–" : c.per_unit.toExponential(3)])));
     $("#row-pushes tbody").replaceChildren(...n.pushes.map((p) => cells([
-      p.symbol.replace(/[{}]/g, ""), p.source, p.gradient.toExponential(3), `${(100 * p.share).toFixed(1)}%`])));
+      `w[${p.j},${p.k}] of layer 1`, p.source, p.gradient.toExponential(3), `${(100 * p.share).toFixed(1)}%`])));
   }
 
   $("#row-load").addEventListener("click", loadRow);
