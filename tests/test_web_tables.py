@@ -110,10 +110,14 @@ def test_infinite_numbers_are_refused(client):
 
 def test_train_fits_a_table_model_through_the_one_loop_and_it_goes_live(client):
     before = client.get("/api/state").json()["model"]["description"]
-    r = client.post("/api/train", json={"hidden": [8], "epochs": 5, "learning_rate": 0.01})
+    # batches of one: 5 epochs of 960 steps, so that the run is still going when paused
+    r = client.post("/api/train", json={"hidden": [8], "epochs": 5, "batch_size": 1, "learning_rate": 0.01})
     assert r.status_code == 202, r.text
-    assert client.post("/api/train", json={"epochs": 5}).status_code in (202, 409)
-    client.app.state.session.wait_for_training(60)
+    assert client.post("/api/train/pause", json={}).json()["status"] == "paused"
+    second = client.post("/api/train", json={"epochs": 5})
+    assert second.status_code == 409 and "already in progress" in second.json()["error"]
+    assert client.post("/api/train/resume", json={}).status_code == 200
+    client.app.state.session.wait_for_training(120)
     job = client.get("/api/train").json()["job"]
     assert job["status"] == "done" and job["epochs_done"] == 5 and len(job["curves"]["val_loss"]) == 5
     after = client.get("/api/state").json()["model"]
