@@ -25,9 +25,9 @@ __all__ = [
 
 
 def __getattr__(name):
-    # chainrule.datasets and chainrule.tabular import lazily: they are not part of the
-    # NumPy-only core.
-    if name in ("datasets", "tabular"):
+    # chainrule.datasets, chainrule.tabular and chainrule.folders import lazily: they are not
+    # part of the NumPy-only core.
+    if name in ("datasets", "tabular", "folders"):
         import importlib
 
         return importlib.import_module("." + name, __name__)
