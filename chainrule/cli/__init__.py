@@ -99,6 +99,9 @@ def build_parser():
                    "multi-label (0/1 columns)")
     p.add_argument("--task", choices=tables.TASKS,
                    help="with --data: override the task the target's values imply")
+    p.add_argument("--image-size", type=_flag(settings_text.positive_integer), metavar="N",
+                   help="with a --data folder of images: resize every image to N x N pixels (default: "
+                   "the size of the first image)")
     p.add_argument("--data-dir", type=_flag(settings_text.folder), metavar="DIR",
                    help="folder holding the MNIST-format files (default: $CHAINRULE_DATA/NAME, "
                    "else a cache folder, downloading them there if missing)")

@@ -7,9 +7,12 @@ tells them apart). Both are fitted, saved, loaded (chainrule.load), evaluated an
 predictions the same way.
 
 train's network options map onto the model's settings; an option the user left out
-(None) keeps the model's own default (chainrule.tabular.settings.DEFAULTS for tables), as
-``TabularModel()`` in Python does. predict writes one row per input row, in order:
+(None) keeps the model's own default (chainrule.tabular.settings.DEFAULTS for tables,
+chainrule.folders.DEFAULTS for image folders), as ``TabularModel()`` in Python does.
+``--image-size N`` is an image folder's alone. predict writes one row per input row (per
+image), in order:
 
+    image                an image model only, first: the path of the image
     prediction           the class label as it was in the training file (strings stay
                          strings), or the value in the target's units for regression
     prediction_<label>   multi-label: 0 or 1 for each target column
@@ -41,7 +44,7 @@ DATASET_ONLY = {"loss": "with --data the task decides the loss", "weight_decay":
                 "the L2 penalty of the weights (scikit-learn's alpha)", "warmup_epochs": "", "clip_norm": "",
                 "checkpoint": "", "resume": "", "log_json": "", "distributed": ""}
 # The options of each command that only a run on --data takes.
-DATA_ONLY = {"train": ("target", "task", "alpha"), "evaluate": (), "predict": ("proba", "output")}
+DATA_ONLY = {"train": ("target", "task", "alpha", "image_size"), "evaluate": (), "predict": ("proba", "output")}
 DATA_ONLY.update({"explain": ("row",), "serve": ("target", "task")})  # chainrule.cli.explain_serve
 
 
@@ -99,14 +102,20 @@ def train(args):
     if not folder and not args.target:
         raise InputError(f"--data {args.data} needs --target COLUMN, the column to predict "
                          "(several, comma-separated, for multi-label)")
+    if args.image_size is not None and not folder:
+        raise InputError(f"--image-size applies to a folder of images; received the table {args.data}")
     output = file_in_a_folder("--output", args.output)
-    model = new_model(args.data, model_settings(args))
+    settings = model_settings(args)
+    if folder and args.image_size is not None:
+        settings["image_size"] = args.image_size
+    model = new_model(args.data, settings)
     targets = {} if folder else {"target": targets_of(args.target), "task": args.task}
     start = time.perf_counter()
     model.fit(args.data, **targets, verbose=0 if args.quiet else 1)
     seconds = time.perf_counter() - start
     model.save(output)
     print_data(model, args.data)
+    note_skipped_files(model)
     history, settings = model.history_, model.settings()
     epochs = len(history.epoch)
     print(f"network: {describe(model.network_)}")
@@ -134,8 +143,12 @@ def targets_of(text):
 
 def print_data(model, data):
     """The data lines of train: rows, columns used and dropped, the task."""
-    if not hasattr(model, "columns_"):  # an image folder
-        print(f"data: {data} ({len(model.classes_)} classes: {', '.join(map(str, model.classes_))})")
+    if is_image_model(model):
+        print(f"data: {data} ({model.source_['images']:,} images; {len(model.classes_)} classes: "
+              f"{', '.join(model.classes_)})")
+        (height, width), mode = model.image_size_, model.colour_mode_
+        print(f"images: {width}x{height} pixels, {'grey (L)' if mode == 'L' else 'colour (RGB)'}, scaled to "
+              f"[0, 1]: {model.network_.n_features:,} inputs")
         return
     rows = f"{model.source_['rows']:,} rows"
     if model.n_rows_missing_target_:
@@ -167,14 +180,44 @@ def print_scores(split, scores):
         print(f"{split}{' ' if split else ''}{name}: {form.format(value)}")
 
 
-def data_model(path, command):
-    """The model of your own data saved at ``path``; a network trained on a bundled data
-    set is refused with the way to use it."""
+def is_image_model(model):
+    """Whether ``model`` is an ImageFolderModel (without importing Pillow to ask)."""
+    return hasattr(model, "image_size_")
+
+
+def data_model(path, command, data):
+    """The model of your own data saved at ``path``, for ``data`` (the --data path); a
+    network trained on a bundled data set, or a model of another kind of data than
+    ``data`` (images for a table, a table for a folder), is refused with the way to use it."""
     model = load(path)
     if isinstance(model, Sequential):
         raise InputError(f"{path} is a network trained on a bundled data set ({model.n_features} inputs); "
                          f"use it with chainrule {command} {path} --dataset NAME")
+    source = model.source_.get("name", "its own data")
+    if is_image_model(model) and os.path.isfile(data) and (command == "evaluate" or table_name(data)):
+        raise InputError(f"{path} is a model of images (trained on the folder {source}); --data must be a "
+                         f"folder of images{'' if command == 'evaluate' else ' or an image file'}, not the "
+                         f"file {data}")
+    if not is_image_model(model) and os.path.isdir(data):
+        raise InputError(f"{path} is a model of a table (trained on {source}); --data must be a table "
+                         f"file, not the folder {data}")
     return model
+
+
+def table_name(path):
+    """Whether ``path`` ends as a table file's name (.csv, .parquet, ...)."""
+    from ..tabular.read import CSV_SUFFIXES, JSONL_SUFFIXES, PARQUET_SUFFIXES
+
+    return path.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES + JSONL_SUFFIXES)
+
+
+def note_skipped_files(model):
+    """A note on stderr naming the files below an image folder that were not read."""
+    skipped = getattr(model, "skipped_files_", ())
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        print(f"chainrule: note: skipped {len(skipped)} file(s) that are not images in a class folder: "
+              f"{shown}", file=sys.stderr)
 
 
 def note_extra_columns(model):
@@ -188,9 +231,10 @@ def note_extra_columns(model):
 
 def evaluate(args):
     check_data(args)
-    model = data_model(args.model, "evaluate")
+    model = data_model(args.model, "evaluate", args.data)
     scores = model.evaluate(args.data)
     note_extra_columns(model)
+    note_skipped_files(model)
     print(f"model: {args.model} ({describe(model.network_)})")
     print(f"data: {args.data}")
     print_scores("", scores)
@@ -204,10 +248,11 @@ def predict(args):
                          f"and --data {args.data}")
     check_data(args)
     format = write.output_format(args.output, "--output") if args.output else "csv"
-    model = data_model(args.model, "predict")
+    model = data_model(args.model, "predict", args.data)
     P = model.predict_proba(args.data) if args.proba else None
     table = prediction_table(model, model.predict(args.data), P)
     note_extra_columns(model)
+    note_skipped_files(model)
     if args.output is None:
         sys.stdout.flush()
         write.write_to(sys.stdout.buffer, table, format)
@@ -221,10 +266,11 @@ def prediction_table(model, predicted, P=None):
     shape (n_samples,) or (n_samples, n_labels), ``P`` of shape (n_samples, n_classes) or None."""
     import pyarrow as pa
 
+    columns = {"image": model.image_paths_} if is_image_model(model) else {}
     if predicted.ndim == 2:
-        columns = {f"prediction_{label}": predicted[:, j] for j, label in enumerate(model.classes_)}
+        columns.update({f"prediction_{label}": predicted[:, j] for j, label in enumerate(model.classes_)})
     else:
-        columns = {"prediction": predicted}
+        columns["prediction"] = predicted
     if P is not None:
         columns.update({f"proba_{label}": P[:, j] for j, label in enumerate(model.classes_)})
     return pa.table({name: pa.array(values) for name, values in columns.items()})
