@@ -199,7 +199,8 @@ def test_save_and_load_in_another_process(model, folders, tmp_path):
     assert loaded["kind"] == "ImageFolderModel" and loaded["classes"] == model.classes_
     assert tuple(loaded["size"]) == (16, 16) and loaded["mode"] == "RGB"
     assert loaded["predicted"] == model.predict(folders["test"]).tolist()
-    np.testing.assert_allclose(loaded["proba"], model.predict_proba(folders["test"]), rtol=1e-6)
+    # float32 sums in another process (its own BLAS threads) agree to a few float32 ulps
+    np.testing.assert_allclose(loaded["proba"], model.predict_proba(folders["test"]), rtol=1e-5, atol=1e-7)
 
 
 def test_the_file_records_the_images_and_the_settings_as_data(model, tmp_path):

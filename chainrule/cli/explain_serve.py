@@ -16,7 +16,17 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from .tables import check_data, data_model, note_extra_columns, targets_of
+from .tables import check_data, data_model, is_image_model, note_extra_columns, targets_of
+
+
+def table_model(path, command, data):
+    """The table model saved at ``path``; a model of images is refused, as the command
+    does not take image folders yet."""
+    model = data_model(path, command, data)
+    if is_image_model(model):
+        raise InputError(f"{path} is a model of images; chainrule {command} takes a table model "
+                         f"(image folders are not {'explained' if command == 'explain' else 'served'} yet)")
+    return model
 
 
 def explain(args):
@@ -29,7 +39,7 @@ def explain(args):
         raise InputError(f"{flag} applies to --dataset runs; with --data give --row I, the row of the table")
     if os.path.isdir(args.data):
         raise InputError("chainrule explain --data takes a table file; image folders are not explained yet")
-    model = data_model(args.model, "explain")
+    model = table_model(args.model, "explain", args.data)
     table, source = read_table(args.data, "--data")
     row = 0 if args.row is None else args.row
     if not 0 <= row < table.num_rows:
@@ -62,7 +72,7 @@ def serve(args):
     if not args.target:
         raise InputError(f"--data {args.data} needs --target COLUMN, the column to predict")
     target = targets_of(args.target)
-    model = data_model(args.model, "serve") if args.model else None
+    model = table_model(args.model, "serve", args.data) if args.model else None
     Path(args.models_dir).mkdir(parents=True, exist_ok=True)
     try:
         sock = web.bind(args.host, args.port)
