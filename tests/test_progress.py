@@ -16,7 +16,7 @@ def test_each_epochs_bar_shows_epoch_batches_logs_and_examples_per_second(blobs)
     X, y = blobs
     out = io.StringIO()
     history = small_classifier().fit(X, y, epochs=2, batch_size=30, validation_split=0.2,
-                                     callbacks=[ProgressBar(file=out)])
+                                     callbacks=[ProgressBar(file=out, plain=False)])
     lines = [line.rsplit("\r", 1)[-1] for line in out.getvalue().split("\n") if line]  # as the terminal shows it
     assert len(lines) == 2
     for epoch, line in enumerate(lines):
@@ -29,7 +29,7 @@ def test_each_epochs_bar_shows_epoch_batches_logs_and_examples_per_second(blobs)
 
 def test_the_running_loss_and_accuracy_and_the_eta_while_an_epoch_runs():
     out = io.StringIO()
-    bar = ProgressBar(file=out)
+    bar = ProgressBar(file=out, plain=False)
     bar.on_train_begin({"epochs": 3, "batches": 4, "samples": 14, "initial_epoch": 0})
     bar.on_epoch_begin(1, {})
     bar.on_batch_end(0, {"loss": 1.0, "size": 4, "correct": 1})
@@ -52,7 +52,7 @@ def test_the_running_loss_and_accuracy_and_the_eta_while_an_epoch_runs():
 def test_without_correct_counts_there_is_no_running_accuracy():
     """Regressors: fit reports only "loss" and "size" per batch."""
     out = io.StringIO()
-    bar = ProgressBar(file=out)
+    bar = ProgressBar(file=out, plain=False)
     bar.on_train_begin({"epochs": 1, "batches": 2})
     bar.on_epoch_begin(0, {})
     bar.on_batch_end(0, {"loss": 2.0, "size": 8})
@@ -65,7 +65,7 @@ def test_without_correct_counts_there_is_no_running_accuracy():
 def test_a_bar_left_open_by_a_stop_in_mid_epoch_is_closed_at_the_end(blobs):
     X, y = blobs
     out = io.StringIO()
-    progress = ProgressBar(file=out)
+    progress = ProgressBar(file=out, plain=False)
 
     def stop(batch, logs):
         if batch == 1:
@@ -83,6 +83,29 @@ def test_a_bar_left_open_by_a_stop_in_mid_epoch_is_closed_at_the_end(blobs):
 
 def test_nothing_on_stdout_and_the_bar_on_stderr_by_default(blobs, capsys):
     X, y = blobs
-    small_classifier().fit(X, y, epochs=1, batch_size=45, callbacks=[ProgressBar()])
+    small_classifier().fit(X, y, epochs=1, batch_size=45, callbacks=[ProgressBar(plain=False)])
     shown = capsys.readouterr()
     assert shown.out == "" and "epoch 1/1: 100%" in shown.err and "ex/s=" in shown.err
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_stream_that_is_not_a_terminal_gets_one_plain_line_per_epoch(blobs, capsys):
+    """stderr sent to a file (pytest captures it into one): no carriage returns, one line
+    per epoch with its logs; a terminal gets the bar."""
+    X, y = blobs
+    history = small_classifier().fit(X, y, epochs=3, batch_size=30, validation_split=0.2,
+                                     callbacks=[ProgressBar()])
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert len(lines) == 3
+    for epoch, line in enumerate(lines):
+        assert line.startswith(f"epoch {epoch + 1}/3: 3 batches, loss={history['loss'][epoch]:.4f}, ")
+        assert f"val_accuracy={history['val_accuracy'][epoch]:.4f}, ex/s=" in line and line.endswith(" s")
+    terminal = Terminal()
+    small_classifier().fit(X, y, epochs=1, batch_size=30, callbacks=[ProgressBar(file=terminal)])
+    assert "\r" in terminal.getvalue() and "100%" in terminal.getvalue()
