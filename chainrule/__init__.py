@@ -8,19 +8,20 @@ from ._version import __version__
 from .callbacks import (Callback, CSVLogger, EarlyStopping, History, JSONLogger, LambdaCallback,
                         LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau)
 from .errors import (ChainruleError, DataFormatError, DatasetNotFoundError, DistributedError, InputError,
-                     InputTypeError, ModelFormatError, TrainingDivergedError)
+                     InputTypeError, ModelFormatError, TrainingDivergedError, TrainingWarning)
 from .gradcheck import gradcheck
 from .layers import Dense, Dropout
 from .loading import load
 from .lr_finder import lr_find
 from .network import Sequential
+from .watchdog import Watchdog
 
 __all__ = [
     "CSVLogger", "Callback", "ChainruleError", "DataFormatError", "DatasetNotFoundError", "Dense",
     "DistributedError", "Dropout", "EarlyStopping", "History", "InputError", "InputTypeError", "JSONLogger",
     "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ModelFormatError", "ReduceLROnPlateau",
-    "Sequential", "TrainingDivergedError", "activations", "datasets", "gradcheck", "load", "losses",
-    "lr_find", "optimizers", "__version__",
+    "Sequential", "TrainingDivergedError", "TrainingWarning", "Watchdog", "activations", "datasets",
+    "gradcheck", "load", "losses", "lr_find", "optimizers", "__version__",
 ]
 
 

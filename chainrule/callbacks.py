@@ -29,11 +29,25 @@ from .optimizers import Optimizer, Schedule
 
 class History:
     """Per-epoch results of ``fit``: ``history["loss"]``, ``["accuracy"]``, ``["val_loss"]``,
-    ``["val_accuracy"]`` (lists, one value per epoch; accuracy where y holds classes)."""
+    ``["val_accuracy"]`` (lists, one value per epoch; accuracy where y holds classes).
 
-    def __init__(self, history=None, epoch=None):
+    ``warnings`` lists what a chainrule.watchdog.Watchdog reported during the run, each as
+    {"epoch": from 1, "kind": the check, "message": the text}; model files keep it."""
+
+    def __init__(self, history=None, epoch=None, warnings=None):
         self.history = {k: list(v) for k, v in (history or {}).items()}
         self.epoch = list(epoch or [])
+        self.warnings = [dict(w) for w in warnings or ()]
+
+    @classmethod
+    def from_dict(cls, doc):
+        """The History of ``to_dict``'s document (as a model file holds it); warnings that
+        are not {"epoch": int, "kind": str, "message": str} are left out."""
+        warnings = doc.get("warnings")
+        kept = [w for w in warnings if isinstance(w, dict) and set(w) == {"epoch", "kind", "message"}
+                and isinstance(w["epoch"], int) and isinstance(w["kind"], str)
+                and isinstance(w["message"], str)] if isinstance(warnings, list) else []
+        return cls(doc.get("history"), doc.get("epoch"), kept)
 
     def append(self, epoch, logs):
         self.epoch.append(epoch)
@@ -47,7 +61,8 @@ class History:
         return key in self.history
 
     def to_dict(self):
-        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}
+        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()},
+                "warnings": [dict(w) for w in self.warnings]}
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
@@ -56,7 +71,10 @@ class History:
 class Callback:
     """Hooks called by ``fit``; ``self.model`` is the network being trained.
     ``on_train_begin``'s logs hold the run's epochs, batches per epoch, samples, the
-    epoch it starts from and the optimizer it trains with; ``on_batch_end``'s hold the
+    epoch it starts from, the optimizer it trains with, and the training arrays ("X" of
+    shape (n_samples, n_features), "Y" of shape (n_samples, n_outputs), "labels" of shape
+    (n_samples,) or None: after the validation split; read them, never change them);
+    ``on_batch_end``'s hold the
     batch's loss, size and (for classes) number of correct predictions.
     Set ``self.model.stop_training = True`` to end training after the current batch."""
 

@@ -93,7 +93,7 @@ def restore_into(model, optimizer, path, run):
     optimizer.load_state_dict(opt_state)
     model.rng.bit_generator.state = info["rng"]
     hist = meta.get("history")
-    history = History(hist.get("history"), hist.get("epoch")) if isinstance(hist, dict) else None
+    history = History.from_dict(hist) if isinstance(hist, dict) else None
     return int(info["epochs_done"]), info["rng_start"], history
 
 

@@ -36,3 +36,15 @@ class TrainingDivergedError(ChainruleError, FloatingPointError):
 
 class DistributedError(ChainruleError, RuntimeError):
     """A distributed run cannot go on: MPI is not installed, or another rank failed."""
+
+
+class TrainingWarning(UserWarning):
+    """Training went on but is going nowhere: a loss that rises or ends above its start, a
+    loss or weights that stop being finite, an accuracy at chance level, weights that grow
+    by orders of magnitude (see chainrule.watchdog.Watchdog). The message says what
+    happened, with its numbers, the most likely cause and the fix to try; ``kind`` and
+    ``epoch`` (from 1) say which check fired and when."""
+
+    def __init__(self, message, kind=None, epoch=None):
+        super().__init__(message)
+        self.kind, self.epoch = kind, epoch

@@ -108,9 +108,10 @@ class ImageFolderModel:
 
     # --- training -------------------------------------------------------------------------
 
-    def fit(self, folder, verbose=0):
+    def fit(self, folder, verbose=0, callbacks=()):
         """Train on the images of ``folder`` (a path), one subfolder per class (see the
-        module docstring). Returns self."""
+        module docstring). ``callbacks`` (chainrule Callbacks) run in training.fit after the
+        early stopping. Returns self."""
         recipe = self.recipe()  # every setting checked before any work
         paths, labels, classes, self.skipped_files_ = scan(folder)
         size = checked_size(self.image_size) or image_size_of(paths[0])
@@ -123,7 +124,8 @@ class ImageFolderModel:
         else:
             train, val = np.arange(len(labels)), None
         self.network_ = build_network(recipe, X.shape[1], len(classes), "classification")
-        callbacks = [] if val is None else [EarlyStopping("val_loss", self.patience, restore_best_weights=True)]
+        callbacks = ([] if val is None else [EarlyStopping("val_loss", self.patience, restore_best_weights=True)]) \
+            + list(callbacks)
         self.history_ = training.fit(
             self.network_, X[train], labels[train], epochs=recipe.epochs, batch_size=recipe.batch_size,
             optimizer=recipe.build_optimizer(len(train)), callbacks=callbacks, verbose=verbose,

@@ -52,7 +52,7 @@ def model_from(meta, arrays, path="model"):
         target[...] = value
     hist = meta.get("history")
     if isinstance(hist, dict):
-        model.history = History(hist.get("history"), hist.get("epoch"))
+        model.history = History.from_dict(hist)
     return model
 
 

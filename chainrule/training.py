@@ -255,7 +255,8 @@ def _train(model, r, sync, checkpoint, resume, penalty):
     for cb in callbacks:
         cb.set_model(model)
         cb.on_train_begin({"epochs": r["epochs"], "batches": math.ceil(n / step), "samples": n,
-                           "initial_epoch": epochs_done, "optimizer": optimizer})
+                           "initial_epoch": epochs_done, "optimizer": optimizer, "X": X, "Y": Y,
+                           "labels": labels})
     end_logs = {}
     try:
         for epoch in range(epochs_done, r["epochs"]):

@@ -9,7 +9,7 @@ module belongs to one tier and imports only from its own tier or those below:
     layers    layers
     parts     optimizers, schedules, callbacks, progress, io (the file format: never the network)
     network   network, saving
-    engine    training, checkpoint, distributed
+    engine    training, checkpoint, distributed, watchdog
     shared    recipes, settings_text, metrics, explain, gradcheck, datasets, images, lr_finder,
               tabular, folders (image folders), loading (chainrule.load: a table model or a Sequential)
     faces     sklearn, report, sweep, web; and cli, which alone dispatches to the others
@@ -33,7 +33,7 @@ TIERS = [
     ("layers", {"layers"}),
     ("parts", {"optimizers", "schedules", "callbacks", "progress", "io"}),
     ("network", {"network", "saving"}),
-    ("engine", {"training", "checkpoint", "distributed"}),
+    ("engine", {"training", "checkpoint", "distributed", "watchdog"}),
     ("shared", {"recipes", "settings_text", "metrics", "explain", "gradcheck", "datasets", "images",
                 "lr_finder", "tabular", "folders", "loading"}),
     ("faces", {"sklearn", "report", "sweep", "web"}),

@@ -8,6 +8,7 @@ The commands print a few ``name: value`` lines on stdout; progress bars and note
 stderr. Every error a user can cause (a bad flag, a missing or malformed file, any
 ChainruleError, ValueError or OSError) ends the program with one line on stderr,
 ``chainrule: error: ...``, and exit status 2, never a traceback; Ctrl-C ends it with status 130.
+``train`` exits with status 3 when the model it saved is no better than chance.
 """
 
 import argparse
@@ -17,7 +18,7 @@ import sys
 from .. import __version__, datasets, recipes, settings_text
 from ..errors import ChainruleError
 from . import bundled, explain_serve, tables
-from .common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, flag as _flag
+from .common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, flag as _flag, learning_rate
 
 
 class _UsageError(Exception):
@@ -92,7 +93,12 @@ def build_parser():
     p = commands.add_parser("train", help="train a network on a data set or your own data and save it",
                             description="Train a network by mini-batch gradient descent on a data set "
                             "(--dataset, report its test accuracy) or on your own table or image folder "
-                            "(--data, report its validation scores), and save it.")
+                            "(--data, report its validation scores), and save it.",
+                            epilog="Exit status: 0 when the model is trained and saved; 2 for a mistake "
+                            "in the command or the data (one line, nothing trained); 3 when the saved "
+                            "model is no better than chance (a test or validation accuracy at the level "
+                            "of always predicting the most common class, or an R^2 <= 0), after saving it "
+                            "(--no-watchdog turns this off); 130 after Ctrl-C (the model saved).")
     _data_options(p, "train on")
     p.add_argument("--target", metavar="COLUMN[,COLUMN...]",
                    help="with a --data table: the column to predict; several, comma-separated, for "
@@ -106,9 +112,10 @@ def build_parser():
                    help="folder holding the MNIST-format files (default: $CHAINRULE_DATA/NAME, "
                    "else a cache folder, downloading them there if missing)")
     _add_network_options(p)
-    p.add_argument("--lr", type=_flag(settings_text.positive_number), metavar="RATE",
-                   help="learning rate, the start of --schedule (default: 0.05 for sgd, 0.01 for sgd "
-                   "with --loss mse, 0.001 for the others and with --data)")
+    p.add_argument("--lr", type=_flag(learning_rate), metavar="RATE",
+                   help="learning rate, the start of --schedule, or 'auto': run the range test of "
+                   "chainrule lr-find first and train with its suggestion (--dataset only) (default: "
+                   "0.05 for sgd, 0.01 for sgd with --loss mse, 0.001 for the others and with --data)")
     p.add_argument("--momentum", type=_flag(settings_text.fraction),
                    help="momentum of sgd or rmsprop, in [0, 1) (default: 0.9 for sgd, 0 for rmsprop)")
     p.add_argument("--schedule", choices=recipes.SCHEDULES,
@@ -153,6 +160,11 @@ def build_parser():
     p.add_argument("--log-json", metavar="FILE",
                    help="write one JSON line per epoch here (loss, accuracy, time, learning rate)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-watchdog", action="store_true",
+                   help="no watchdog: by default a run going nowhere (a loss rising for 3 epochs or "
+                   "ending above its first epoch, NaN, an accuracy at chance level, weights growing "
+                   "1000-fold) prints one line 'warning: ...' on stderr with the likely cause, and a "
+                   "saved model no better than chance ends train with exit status 3")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel training on every process of an MPI job, started with "
                    "mpiexec -n N (needs chainrule[distributed]); rank 0 prints and saves")
@@ -296,7 +308,7 @@ def main(argv=None):
     args = None
     try:
         args = build_parser().parse_args(argv)
-        args.run(args)
+        status = args.run(args)  # None, or train's 3 (EXIT_NO_BETTER_THAN_CHANCE)
         sys.stdout.flush()  # here, where a closed pipe can still be caught
     except BrokenPipeError:
         # The reader went away (`chainrule ... | head`): stop quietly, as a program killed by
@@ -311,7 +323,7 @@ def main(argv=None):
             return _distributed_error(exc)
         print(f"chainrule: error: {_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
-    return 0
+    return status or 0
 
 
 def _distributed_error(exc):

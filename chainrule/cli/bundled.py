@@ -7,6 +7,7 @@ run on a table (chainrule.cli.tables) arrive as None when the user left them out
 the defaults of chainrule.recipes.Recipe here.
 """
 
+import dataclasses
 import signal
 import sys
 import time
@@ -21,7 +22,8 @@ from ..loading import load as load_any
 from ..network import Sequential
 from ..recipes import Recipe, describe
 from ..saving import load
-from .common import EXIT_INTERRUPTED, check_momentum, file_in_a_folder, fill_defaults
+from .common import (EXIT_INTERRUPTED, EXIT_NO_BETTER_THAN_CHANCE, check_momentum, file_in_a_folder,
+                     fill_defaults, useless_model, watchdog)
 
 DEFAULTS = Recipe()  # the defaults of train's options on a data set
 
@@ -82,6 +84,9 @@ def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
         from ..progress import ProgressBar  # what verbose=1 adds; it closes its bar however fit ends
 
         callbacks.append(ProgressBar())
+    guard_dog = watchdog(args) if root else None
+    if guard_dog is not None:
+        callbacks.append(guard_dog)
     start = time.perf_counter()
     # Under mpiexec, Ctrl-C ends the whole job (mpiexec kills the ranks): the checkpoint
     # is the way to continue, so the first Ctrl-C does not wait for the end of a batch.
@@ -94,8 +99,14 @@ def _fit(model, X, y, optimizer, recipe, args, resume=None, root=True):
 
 def _recipe(args):
     """The Recipe of train's options; with --resume, the checkpoint's batch size and
-    validation split replace the options', so that the run continues as it began."""
+    validation split replace the options', so that the run continues as it began.
+    ``--lr auto`` leaves lr at its default here (train replaces it by the range test's)."""
     settings = {name: getattr(args, name) for name in recipes.FIELDS}
+    if settings["lr"] == "auto":
+        if args.resume:
+            raise InputError("--lr auto chooses the rate of a new run; a resumed run keeps its own "
+                             "(leave --lr out with --resume)")
+        settings["lr"] = None
     if args.resume:
         from .. import checkpoint
 
@@ -136,6 +147,8 @@ def train(args):
         recipe.check_resume_reaches(optimizer, len(X_train))
     else:
         model = recipe.build_model(X_train.shape[1], n_classes)
+        if args.lr == "auto":
+            recipe = auto_lr(model, recipe, X_train, y_train, root)
         optimizer = recipe.build_optimizer(len(X_train))
     done_before = len(model.history.epoch) if model.history is not None else 0
     history, samples, seconds, interrupted, own = _fit(model, X_train, y_train, optimizer, recipe, args,
@@ -166,6 +179,29 @@ def train(args):
                        history["val_accuracy"][kept] if "val_accuracy" in history else None)
     _print_results("test", test["loss"], test.get("accuracy"))
     print(f"saved: {output}")
+    useless = None if args.no_watchdog else useless_model(test, y_test, "test", output)
+    if useless:
+        sys.stdout.flush()
+        print(useless, file=sys.stderr)
+        return EXIT_NO_BETTER_THAN_CHANCE  # main's exit status
+
+
+def auto_lr(model, recipe, X, y, root=True):
+    """``--lr auto``: the recipe with lr set to the range test's suggestion (the test runs
+    with the recipe's optimizer at a constant rate, its batch size, on the training data;
+    the network ends as it began). With no clear suggestion the recipe keeps its default
+    rate. One line on stdout says which."""
+    trial = dataclasses.replace(recipe, schedule="constant", warmup_epochs=0).build_optimizer(len(X))
+    result = model.lr_find(X, y, optimizer=trial, batch_size=recipe.batch_size)
+    if result.suggestion is None:
+        if root:
+            print(f"learning rate: {trial.learning_rate:g}, the default: the range test found no clear "
+                  f"minimum ({result.reason})")
+        return recipe
+    if root:
+        print(f"learning rate: {result.suggestion:.3g}, suggested by the range test (confidence "
+              f"{result.confidence}: {result.reason})")
+    return dataclasses.replace(recipe, lr=result.suggestion)
 
 
 def sweep_command(args):

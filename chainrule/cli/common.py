@@ -1,12 +1,15 @@
 """What the commands of chainrule.cli share: exit statuses, flag values and their checks."""
 
 import argparse
+import sys
 from pathlib import Path
 
-from .. import recipes
+from .. import recipes, settings_text
 from ..errors import InputError
+from ..watchdog import Watchdog, at_chance, chance_level
 
 EXIT_ERROR = 2
+EXIT_NO_BETTER_THAN_CHANCE = 3  # train saved a model that does no better than chance
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report a reader that went away
 
@@ -52,3 +55,45 @@ def fill_defaults(args, defaults):
         if getattr(args, name, 0) is None:
             setattr(args, name, getattr(defaults, name))
     return args
+
+
+def learning_rate(text):
+    """--lr: a positive number, or "auto" for the range test's suggestion."""
+    return "auto" if text.strip().lower() == "auto" else settings_text.positive_number(text)
+
+
+def say(line, bars):
+    """One line on stderr; through tqdm while progress bars may be drawn, so as not to cut one."""
+    if bars:
+        from tqdm.auto import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def watchdog(args):
+    """The Watchdog of ``chainrule train`` (None with --no-watchdog): each warning as one
+    line on stderr, "warning: ..."."""
+    if args.no_watchdog:
+        return None
+    return Watchdog(on_warning=lambda w: say(f"warning: {w['message']}", bars=not args.quiet))
+
+
+def useless_model(scores, labels, split, output):
+    """The line saying the saved model is no better than chance, or None. ``scores`` are a
+    split's: {"accuracy"} (``labels``, int64 of shape (n_samples,), or the share of the most
+    common class, give chance) or {"r2"} (no better than the mean: R^2 <= 0)."""
+    if "r2" in scores:
+        if scores["r2"] > 0:
+            return None
+        return (f"chainrule: the model is no better than predicting the mean: {split} R^2 "
+                f"{scores['r2']:.4f}; saved {output} anyway (exit status {EXIT_NO_BETTER_THAN_CHANCE})")
+    if "accuracy" not in scores or labels is None:
+        return None
+    share = labels if isinstance(labels, float) else chance_level(labels)[0]
+    if not at_chance(scores["accuracy"], share):
+        return None
+    return (f"chainrule: the model is no better than chance: {split} accuracy {100 * scores['accuracy']:.2f}%, "
+            f"where always predicting the most common class scores {100 * share:.2f}%; saved {output} "
+            f"anyway (exit status {EXIT_NO_BETTER_THAN_CHANCE})")

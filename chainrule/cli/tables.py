@@ -32,7 +32,7 @@ from ..network import Sequential
 from ..recipes import describe
 from ..tabular.model import TASKS  # noqa: F401  (the choices of --task, for the parser)
 from ..tabular.settings import DEFAULTS
-from .common import check_momentum, file_in_a_folder, given
+from .common import EXIT_NO_BETTER_THAN_CHANCE, check_momentum, file_in_a_folder, given, useless_model, watchdog
 
 # train's options and the settings of TabularModel they set (--early-stopping is the patience).
 SETTINGS = {"hidden": "hidden", "activation": "activation", "optimizer": "optimizer", "lr": "lr",
@@ -84,6 +84,9 @@ def model_settings(args):
         if given(args, [name]):
             raise InputError(f"{given(args, [name])[0]} applies to --dataset runs only"
                              + (f"; {why}" if why else ""))
+    if args.lr == "auto":
+        raise InputError("--lr auto applies to --dataset runs only; with --data give a rate (default: 0.001 "
+                         "with adam), or leave --lr out")
     settings = {SETTINGS[name]: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     if settings.get("validation_split", 0.2) == 0 and args.early_stopping is not None:
         raise InputError("--early-stopping needs --validation-split above 0 (it watches the "
@@ -111,7 +114,9 @@ def train(args):
     model = new_model(args.data, settings)
     targets = {} if folder else {"target": targets_of(args.target), "task": args.task}
     start = time.perf_counter()
-    model.fit(args.data, **targets, verbose=0 if args.quiet else 1)
+    guard_dog = watchdog(args)
+    model.fit(args.data, **targets, verbose=0 if args.quiet else 1,
+              callbacks=[] if guard_dog is None else [guard_dog])
     seconds = time.perf_counter() - start
     model.save(output)
     print_data(model, args.data)
@@ -131,6 +136,13 @@ def train(args):
               f"validation loss)")
         print_scores("validation", scores)
     print(f"saved: {output}")
+    share = None if guard_dog is None or guard_dog.chance is None else guard_dog.chance[0]
+    useless = None if guard_dog is None or scores is None or getattr(model, "task_", "") == "multilabel" \
+        else useless_model(scores, share, "validation", output)
+    if useless:
+        sys.stdout.flush()
+        print(useless, file=sys.stderr)
+        return EXIT_NO_BETTER_THAN_CHANCE  # main's exit status
 
 
 def targets_of(text):

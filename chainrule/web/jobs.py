@@ -5,7 +5,9 @@
       val_loss, val_accuracy) where ``snapshot()`` reads them, under a lock;
     - waits on a threading.Event at the end of every batch while the job is paused;
     - sets ``model.stop_training`` once the job is asked to stop, so that fit returns
-      after that batch with whole weights.
+      after that batch with whole weights;
+and a chainrule.watchdog.Watchdog whose warnings (a loss rising, an accuracy at chance,
+...) the snapshot carries, for the page to show as a banner while and after it trains.
 The model being trained belongs to the job alone: nothing else runs a forward pass on it
 until the job has ended (a Sequential reuses its work arrays, so two threads must never
 use one model at once). ``on_end(job)`` is called in the worker thread when fit returns.
@@ -15,6 +17,7 @@ import threading
 import time
 
 from ..callbacks import Callback
+from ..watchdog import Watchdog
 
 # The states of a job; the last three are final.
 RUNNING, PAUSED, STOPPING, DONE, STOPPED, FAILED = (
@@ -68,9 +71,10 @@ class TrainingJob:
         fit_arguments: the other arguments of fit (epochs, batch_size, optimizer, ...).
         epochs: the most epochs the run takes; by default fit_arguments["epochs"].
         on_end: called as on_end(job) in the worker thread when fit has returned or raised.
+        watchdog: whether a Watchdog watches the run (its warnings are in ``snapshot()``).
     """
 
-    def __init__(self, model, X, y, fit_arguments, settings=None, on_end=None, epochs=None):
+    def __init__(self, model, X, y, fit_arguments, settings=None, on_end=None, epochs=None, watchdog=True):
         self.model, self.settings, self.on_end = model, settings or {}, on_end
         self.epochs = fit_arguments["epochs"] if epochs is None else epochs
         self._lock = threading.Lock()
@@ -79,6 +83,8 @@ class TrainingJob:
         self._status, self._error = RUNNING, None
         self._epoch = self._batch = self._batches = self._epochs_done = 0
         self._curves = {key: [] for key in CURVES}
+        self._warnings = []
+        self._watchdog = Watchdog(on_warning=self._warned) if watchdog else None
         self._started, self._seconds = time.perf_counter(), None
         self._thread = threading.Thread(target=self._run, args=(X, y, fit_arguments),
                                         name="chainrule-training", daemon=True)
@@ -86,7 +92,8 @@ class TrainingJob:
 
     def _run(self, X, y, fit_arguments):
         try:
-            self.model.fit(X, y, callbacks=[_Control(self)], **fit_arguments)
+            callbacks = [_Control(self)] + ([self._watchdog] if self._watchdog is not None else [])
+            self.model.fit(X, y, callbacks=callbacks, **fit_arguments)
             final, error = (STOPPED if self._stop.is_set() else DONE), None
         except Exception as exc:  # divergence and the like: the page shows the message
             final, error = FAILED, " ".join(str(exc).split()) or type(exc).__name__
@@ -95,6 +102,11 @@ class TrainingJob:
             self._seconds = time.perf_counter() - self._started
         if self.on_end is not None:
             self.on_end(self)
+
+    def _warned(self, warning):
+        """The Watchdog's on_warning: {"epoch", "kind", "message"} kept for the snapshot."""
+        with self._lock:
+            self._warnings.append(dict(warning))
 
     # --- the page's buttons -------------------------------------------------------
 
@@ -130,11 +142,12 @@ class TrainingJob:
             return self._status in FINAL
 
     def snapshot(self):
-        """The job as plain data: status, progress and the curves so far (copies)."""
+        """The job as plain data: status, progress, the curves so far and the watchdog's
+        warnings ([{"epoch", "kind", "message"}]) (copies)."""
         with self._lock:
             seconds = self._seconds if self._seconds is not None else time.perf_counter() - self._started
             return {"status": self._status, "error": self._error, "epoch": self._epoch,
                     "epochs": self.epochs, "epochs_done": self._epochs_done, "batch": self._batch,
                     "batches": self._batches, "seconds": round(seconds, 3),
                     "curves": {key: list(values) for key, values in self._curves.items()},
-                    "settings": dict(self.settings)}
+                    "warnings": [dict(w) for w in self._warnings], "settings": dict(self.settings)}

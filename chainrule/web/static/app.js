@@ -306,6 +306,19 @@ function drawCurves() {
     { name: "validation", kind: "val", values: c.val_accuracy }], { high: 1 });
 }
 
+function showWarnings(warnings) {
+  // The watchdog's warnings of the run (a loss rising, an accuracy at chance, ...), one banner each.
+  const box = $("#train-warnings");
+  box.replaceChildren(...warnings.map((w) => {
+    const p = document.createElement("p");
+    p.className = "banner";
+    p.dataset.kind = w.kind;
+    p.textContent = `warning (epoch ${w.epoch}): ${w.message}`;
+    return p;
+  }));
+  box.hidden = !warnings.length;
+}
+
 function showJob(job) {
   const active = job && ["running", "paused", "stopping"].includes(job.status);
   $("#train-start").disabled = active;
@@ -313,6 +326,7 @@ function showJob(job) {
   $("#train-resume").disabled = !(job && job.status === "paused");
   $("#train-stop").disabled = !(job && ["running", "paused"].includes(job.status));
   if (!job) return;
+  showWarnings(job.warnings || []);
   const done = job.epochs_done + (job.batches ? Math.min(job.batch, job.batches) / job.batches : 0);
   $("#train-progress").value = Math.min(1, job.status === "done" ? 1 : done / job.epochs);
   const c = state.curves;
