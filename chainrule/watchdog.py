@@ -21,7 +21,8 @@ the most likely cause and the fix to try:
 The cause named is, in this order: inputs that are not scaled (``X`` reaching beyond
 ``input_limit`` in absolute value: the message gives X's range); for a stalled classifier,
 a loss that learns slowly on its output (mse on softmax) or labels that do not follow from
-the inputs (training accuracy well above chance, validation accuracy at it); else a
+the inputs (the training loss falls slowly, by less than a tenth, at every epoch while the
+validation accuracy stays at chance); else a
 learning rate too high: a tenth of it, or the range test (``chainrule lr-find``,
 ``model.lr_find``).
 
@@ -93,6 +94,7 @@ class Watchdog(Callback):
 
     def on_train_begin(self, logs):
         self.optimizer = logs.get("optimizer")
+        self.peak = self.optimizer.current_learning_rate() if self.optimizer is not None else 0.0
         X, labels = logs.get("X"), logs.get("labels")
         self.x_range = (float(X.min()), float(X.max())) if X is not None and X.size else None
         self.labels = labels if labels is not None and len(labels) and self.model.classifier else None
@@ -104,6 +106,11 @@ class Watchdog(Callback):
 
     def on_epoch_begin(self, epoch, logs):
         self.epoch = epoch
+
+    def on_batch_end(self, batch, logs):
+        # the highest rate of the run so far: a schedule's rate now may be far below it
+        if self.optimizer is not None:
+            self.peak = max(self.peak, self.optimizer.current_learning_rate())
 
     # --- the checks -----------------------------------------------------------------------
 
@@ -137,7 +144,7 @@ class Watchdog(Callback):
         what = "validation accuracy" if key == "val_accuracy" else "training accuracy"
         cause = self._cause(stalled=True)
         if cause.startswith("the learning rate") and losses[-1] > 0.99 * losses[0] and max(losses) <= losses[0]:
-            rate = self.optimizer.current_learning_rate() if self.optimizer is not None else None
+            rate = self.peak
             cause = ("the loss barely moved (" + " -> ".join(_g(v) for v in (losses[0], losses[-1])) + "): the "
                      f"learning rate{f' ({rate:.3g})' if rate else ''} may be too low or too high; find one "
                      "with `chainrule lr-find` (model.lr_find in Python)")
@@ -145,7 +152,7 @@ class Watchdog(Callback):
             cause = (f"every training label is class {majority}: a classifier needs labels of at least "
                      "two classes (check how the labels were read)")
         elif key == "val_accuracy" and not self._unscaled() and len(losses) >= 2 \
-                and all(b < a for a, b in zip(losses, losses[1:])) and losses[0] < 2 * losses[-1]:
+                and all(b < a for a, b in zip(losses, losses[1:])) and losses[0] < 1.1 * losses[-1]:
             cause = (f"the training loss falls ({_g(losses[0])} -> {_g(losses[-1])}) but the validation accuracy "
                      "stays at chance: the labels may not follow from the inputs (check that each label "
                      "belongs to its row: no shuffled or misaligned labels), or the learning rate is too low")
@@ -181,8 +188,8 @@ class Watchdog(Callback):
         if stalled and self.model.loss.name == "mse" and out == "softmax":
             return ("loss 'mse' on a softmax output learns slowly on classes (its gradient vanishes where "
                     "the softmax saturates): use loss='cross_entropy' (--loss cross_entropy)")
-        rate = self.optimizer.current_learning_rate() if self.optimizer is not None else None
-        now = f" (now {rate:.3g})" if rate else ""
+        rate = self.peak
+        now = f" (up to {rate:.3g})" if rate else ""
         tenth = f"{rate / 10:.3g}, a tenth of it," if rate else "a tenth of it"
         return (f"the learning rate is probably too high{now}: try {tenth} or find one with "
                 "`chainrule lr-find` (model.lr_find in Python)")

@@ -191,9 +191,27 @@ def test_a_training_run_streams_its_curves_and_becomes_the_live_model(client, ap
     job = client.get("/api/train").json()["job"]
     assert job["status"] == "done" and job["epochs_done"] == 4 and len(job["curves"]["val_loss"]) == 4
     assert [p["loss"] for p in points] == job["curves"]["loss"]
+    assert job["warnings"] == [] and all(data["warnings"] == [] for name, data in events if name == "progress")
     assert app.state.session.model is not before
     assert client.get("/api/state").json()["model"]["layers"] == [32, 10]
     assert follow_events(client)[-1][0] == "end"  # a finished job's stream ends at once
+
+
+def test_a_diverging_run_carries_the_watchdogs_warnings(client, app):
+    r = client.post("/api/train", json={"hidden": [32], "epochs": 4, "batch_size": 32, "learning_rate": 5,
+                                        "optimizer": "sgd"})
+    assert r.status_code == 202 and r.json()["warnings"] == []
+    events = follow_events(client)
+    job = client.get("/api/train").json()["job"]
+    kinds = [w["kind"] for w in job["warnings"]]
+    assert "chance" in kinds and len(kinds) == len(set(kinds))  # each kind once
+    chance = next(w for w in job["warnings"] if w["kind"] == "chance")
+    assert chance["epoch"] == 3 and chance["message"].startswith(
+        "the validation accuracy is at chance level after 3 epochs: ")
+    assert "the learning rate is probably too high (up to 5" in chance["message"]
+    streamed = [w for name, data in events if name == "progress" for w in data["warnings"]]
+    assert chance in streamed  # the page sees it as the run goes
+    assert app.state.session.model.history.warnings == job["warnings"]  # and the History keeps it
 
 
 def test_one_run_at_a_time_and_pause_resume_stop(client, app):

@@ -168,6 +168,21 @@ def test_training_curves_grow_then_the_run_stops(page):
     assert int(chart.get_attribute("data-points")) == points  # nothing more arrives
 
 
+def test_a_diverging_run_shows_the_watchdogs_banner(page):
+    page.click("[data-tab=train]")
+    page.fill("input[name=hidden]", "32")
+    page.fill("input[name=learning_rate]", "5")
+    page.fill("input[name=epochs]", "4")
+    page.click("#train-start")
+    banner = page.locator("#train-warnings .banner[data-kind=chance]")
+    expect(page.locator("#train-warnings .banner")).to_have_count(0)  # the new run's banners only
+    expect(banner).to_contain_text("accuracy is at chance level after 3 epochs")
+    expect(banner).to_contain_text("the learning rate is probably too high (up to 5")
+    expect(page.locator("#train-warnings")).to_be_visible()
+    expect(page.locator("#train-status")).to_contain_text("done")
+    expect(banner).to_be_visible()  # it stays after the run
+
+
 def test_save_and_reload_a_model(page, server):
     _, models = server
     page.click("[data-tab=train]")

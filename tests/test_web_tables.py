@@ -120,6 +120,7 @@ def test_train_fits_a_table_model_through_the_one_loop_and_it_goes_live(client):
     client.app.state.session.wait_for_training(120)
     job = client.get("/api/train").json()["job"]
     assert job["status"] == "done" and job["epochs_done"] == 5 and len(job["curves"]["val_loss"]) == 5
+    assert job["warnings"] == []  # the watchdog watched a healthy run: no banner
     after = client.get("/api/state").json()["model"]
     assert after["layers"] == [8, 2] and after["description"] != before
     assert client.post("/api/predict", json={"row": a_row()}).status_code == 200
