@@ -77,19 +77,21 @@ class Watchdog(Callback):
         input_limit: inputs beyond this in absolute value count as not scaled.
         on_warning: None (``warnings.warn``) or a function called with each warning's
             {"epoch", "kind", "message"}.
+        on_error: whether a run that stops with TrainingDivergedError is reported too (as
+            "not_finite"); the command line sets False, as its error line says it.
     Attributes:
         reported: the warnings of this run, as History.warnings holds them.
     """
 
     def __init__(self, rising_epochs=3, chance_epochs=3, weight_growth=1000.0, input_limit=100.0,
-                 on_warning=None):
+                 on_warning=None, on_error=True):
         self.rising_epochs = positive_int("rising_epochs", rising_epochs)
         self.chance_epochs = positive_int("chance_epochs", chance_epochs)
         self.weight_growth = number("weight_growth", weight_growth, 1.0, low_open=True)
         self.input_limit = number("input_limit", input_limit, 0.0, low_open=True)
         if on_warning is not None and not callable(on_warning):
             raise InputTypeError(f"on_warning must be None or a function; received on_warning={on_warning!r}")
-        self.on_warning = on_warning
+        self.on_warning, self.on_error = on_warning, bool(on_error)
         self.reported = []
 
     def on_train_begin(self, logs):
@@ -163,6 +165,8 @@ class Watchdog(Callback):
     def on_train_end(self, logs):
         error = logs.get("error")
         if isinstance(error, TrainingDivergedError):
+            if not self.on_error:
+                return
             self._report("not_finite", self.epoch, f"the loss or the weights became NaN or infinite in epoch "
                          f"{self.epoch + 1} and training stopped: {self._cause()}")
             return

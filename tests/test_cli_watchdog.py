@@ -54,6 +54,13 @@ def test_the_warning_lines_stay_whole_beside_the_progress_bar(tmp_path):
     assert len(found) == 2 and all(line.endswith("(model.lr_find in Python)") for line in found), found
 
 
+def test_a_run_that_diverges_is_its_error_line_alone(tmp_path):
+    result = run("train", "--lr", "1000", "--schedule", "constant", "--quiet", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("chainrule: error: training diverged at epoch 1, batch ")
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_no_watchdog_turns_it_off(tmp_path):
     result = run(*DIVERGING, "--quiet", "--no-watchdog", "--output", "useless.npz", cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == ""

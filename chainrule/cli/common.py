@@ -74,10 +74,12 @@ def say(line, bars):
 
 def watchdog(args):
     """The Watchdog of ``chainrule train`` (None with --no-watchdog): each warning as one
-    line on stderr, "warning: ..."."""
+    line on stderr, "warning: ..." (not for a run that stops with TrainingDivergedError,
+    whose error line, "chainrule: error: training diverged ...", is the one line)."""
     if args.no_watchdog:
         return None
-    return Watchdog(on_warning=lambda w: say(f"warning: {w['message']}", bars=not args.quiet))
+    return Watchdog(on_warning=lambda w: say(f"warning: {w['message']}", bars=not args.quiet),
+                    on_error=False)  # a run that diverges ends with its own error line
 
 
 def useless_model(scores, labels, split, output):
