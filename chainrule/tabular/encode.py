@@ -87,16 +87,18 @@ class Encoder:
         return float(self.stats["scale"][numeric.index(name)])
 
     @classmethod
-    def fit(cls, table, specs):
+    def fit(cls, table, specs, rows=None):
         """The Encoder of the columns ``specs`` (chainrule.tabular.columns) that are not
-        dropped, fitted on the rows of ``table`` (a pyarrow Table)."""
+        dropped, fitted on the rows of ``table`` (a pyarrow Table), or on those of index
+        ``rows`` (int64 of shape (n_rows,)) alone: one column at a time, so the table is
+        never copied."""
         import pyarrow.compute as pc
 
         columns, stats = [], {name: [] for name in ARRAYS}
         for spec in specs:
             if spec["kind"] == "dropped":
                 continue
-            array = plain(table.column(spec["name"]))
+            array = column_rows(table, spec["name"], rows)
             column = {k: spec[k] for k in ("name", "type", "kind")}
             if spec["kind"] == "numeric":
                 x = numbers(array)
@@ -130,13 +132,16 @@ class Encoder:
         used = {c["name"] for c in self.columns}
         return [name for name in table.column_names if name not in used]
 
-    def transform(self, table):
-        """X of shape (n_samples, n_features), float32, for the rows of ``table``."""
+    def transform(self, table, rows=None):
+        """X of shape (n_samples, n_features), float32 and C-contiguous, for the rows of
+        ``table``, or for its rows of index ``rows`` (int64 of shape (n_samples,)) in that
+        order. X is the one float32 copy: each column is encoded in turn into its block of
+        features (a column's float64 values are the largest temporary)."""
         self.check_schema(table)
-        X = np.zeros((table.num_rows, self.n_features), dtype=np.float32)
+        X = np.zeros((table.num_rows if rows is None else len(rows), self.n_features), dtype=np.float32)
         start, i_numeric = 0, 0
         for c in self.columns:
-            array = plain(table.column(c["name"]))
+            array = column_rows(table, c["name"], rows)
             width = len(block_names(c))
             if c["kind"] == "numeric":
                 x = numbers(array)
@@ -177,6 +182,13 @@ class Encoder:
         if (stats["scale"] <= 0).any():
             raise ModelFormatError(f"{path}: array 'tabular.numeric.scale' must be positive")
         return cls(columns, stats)
+
+
+def column_rows(table, name, rows=None):
+    """The column ``name`` of ``table`` as a plain pyarrow Array, of the rows of index
+    ``rows`` alone when it is given (a copy of that column only)."""
+    column = table.column(name)
+    return plain(column if rows is None else column.take(rows))
 
 
 def block_names(c):

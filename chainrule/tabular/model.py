@@ -92,7 +92,8 @@ class TabularModel:
             raise InputError(f"target {target!r} is missing in every row")
         import pyarrow as pa
 
-        table = table.filter(pa.array(present))
+        if not present.all():
+            table = table.filter(pa.array(present))  # a copy of the table only when rows are left out
         self.task_ = infer_task(table, targets, task)
         Y, self.classes_, labels = self.encode_targets(table, targets)
         specs = infer_columns(table, exclude=targets)
@@ -101,28 +102,35 @@ class TabularModel:
         rng = np.random.default_rng(recipe_check.seed)
         if self.validation_split:
             train, val = train_validation_split(len(Y), recipe_check.validation_split, rng, labels)
+            order = np.concatenate([train, val])
         else:
-            train, val = np.arange(len(Y)), None
-        self.encoder_ = Encoder.fit(table.take(pa.array(train)), specs)
-        X = self.encoder_.transform(table)
+            train, val, order = None, None, None
+        self.encoder_ = Encoder.fit(table, specs, rows=train)
+        # The one float32 copy of the inputs: the training rows first, then the validation
+        # rows, so that both sets are views of it (no X[train], X[val] copies).
+        X = self.encoder_.transform(table, rows=order)
+        Y = Y if order is None else Y[order]
+        n_train = len(X) if train is None else len(train)
+        X_train, Y_train, X_val, Y_val = X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
         loss = {"classification": "cross_entropy", "multilabel": "log_loss", "regression": "mse"}[self.task_]
         recipe = self.recipe(loss)
         self.network_ = build_network(recipe, X.shape[1], Y.shape[1] if Y.ndim == 2 else len(self.classes_),
                                       self.task_)
         # An input never lit in training (an "unseen" slot, an empty hash bucket) starts with
         # zero weights and so keeps them: it adds nothing to a prediction, rather than noise.
-        self.network_.dense_layers[0].W[:, ~X[train].any(axis=0)] = 0
+        self.network_.dense_layers[0].W[:, ~lit_features(X_train)] = 0
         callbacks = ([] if val is None else [EarlyStopping("val_loss", self.patience, restore_best_weights=True)]) \
             + list(callbacks)
         self.history_ = training.fit(
-            self.network_, X[train], Y[train], epochs=recipe.epochs, batch_size=recipe.batch_size,
-            optimizer=recipe.build_optimizer(len(train)), callbacks=callbacks, verbose=verbose,
-            validation_data=None if val is None else (X[val], Y[val]),
+            self.network_, X_train, Y_train, epochs=recipe.epochs, batch_size=recipe.batch_size,
+            optimizer=recipe.build_optimizer(n_train), callbacks=callbacks, verbose=verbose,
+            validation_data=None if val is None else (X_val, Y_val),
             penalty=L2(self.alpha) if self.alpha else None)
         self.targets_, self.columns_ = targets, specs
-        # The scores on the rows held out (None without a validation split), as evaluate gives them.
-        self.validation_scores_ = None if val is None else \
-            self.scores(table.take(pa.array(val)), self.outputs(X[val].astype(self.network_.dtype)))
+        # The scores on the rows held out (None without a validation split), as evaluate
+        # gives them, from the target columns of those rows alone.
+        self.validation_scores_ = None if val is None else self.scores(
+            table.select(targets).take(pa.array(val)), self.outputs(X_val.astype(self.network_.dtype, copy=False)))
         self.feature_names_ = self.encoder_.feature_names
         self.dropped_columns_ = dropped_columns(specs)
         self.n_rows_missing_target_ = int((~present).sum())
@@ -143,7 +151,9 @@ class TabularModel:
             y = numbers(array)
             self.target_center_, self.target_scale_ = float(y.mean()), float(y.std()) or 1.0
             return ((y - self.target_center_) / self.target_scale_)[:, None], None, None
-        classes = sorted(set(array.to_pylist()))
+        import pyarrow.compute as pc
+
+        classes = sorted(pc.unique(array).to_pylist())
         if len(classes) < 2:
             raise InputError(f"target {targets[0]!r} has one class ({classes[0]!r}); a classifier "
                              f"needs at least two")
@@ -153,6 +163,15 @@ class TabularModel:
 
     def class_indices(self, array):
         """The index in classes_ of every value of a target column, int64 of shape (n_rows,)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:  # in pyarrow, when the column holds values of the classes' own type
+            found = pc.index_in(array, value_set=pa.array(self.classes_, type=array.type))
+            if found.null_count == 0:
+                return found.to_numpy().astype(np.int64)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            pass  # another type (an integer column for boolean classes): matched in Python below
         lookup = {value: i for i, value in enumerate(self.classes_)}
         values = array.to_pylist()
         unknown = [v for v in set(values) if v not in lookup]
@@ -169,12 +188,16 @@ class TabularModel:
             raise InputError("this TabularModel is not trained yet; call fit first")
         table, _ = read_table(data)
         self.ignored_columns_ = self.encoder_.check_schema(table)
-        return table, self.encoder_.transform(table).astype(self.network_.dtype)
+        return table, self.encoder_.transform(table).astype(self.network_.dtype, copy=False)
 
-    def outputs(self, X):
-        return self.network_.forward_pass(X, training=False).copy() if len(X) <= 4096 \
-            else np.concatenate([self.network_.forward_pass(X[i:i + 4096], training=False)
-                                 for i in range(0, len(X), 4096)])
+    def outputs(self, X, block=4096):
+        """The network's outputs for X of shape (n_samples, n_features), block by block of
+        rows. Each block is a copy: the first layer keeps the last input it saw, and a view
+        would keep the whole of X alive with the model."""
+        A = np.empty((len(X), self.network_.n_outputs), dtype=self.network_.dtype)
+        for i in range(0, len(X), block):
+            A[i:i + block] = self.network_.forward_pass(np.array(X[i:i + block]), training=False)
+        return A
 
     def predict(self, data):
         """Predictions for every row of ``data``, in order: class labels as they were in the
@@ -208,6 +231,8 @@ class TabularModel:
             raise InputError(f"the target {self.targets_[0]!r} is missing in every row")
         import pyarrow as pa
 
+        if present.all():
+            return self.scores(table, self.outputs(X))
         return self.scores(table.filter(pa.array(present)), self.outputs(X[present]))
 
     def scores(self, table, A):
@@ -279,9 +304,20 @@ def infer_task(table, targets, task):
         raise InputError(f"target {targets[0]!r} holds {kind} values; regression needs numbers")
     if task is not None:
         return task
-    if kind == "float" or (kind == "integer" and len(set(array.to_pylist())) > MAX_INTEGER_CLASSES):
+    import pyarrow.compute as pc
+
+    if kind == "float" or (kind == "integer" and pc.count_distinct(array).as_py() > MAX_INTEGER_CLASSES):
         return "regression"
     return "classification"
+
+
+def lit_features(X, block=1 << 16):
+    """Which features are not zero in some row of X, of shape (n_samples, n_features):
+    bool of shape (n_features,), found block by block of rows (no copy of X)."""
+    lit = np.zeros(X.shape[1], dtype=bool)
+    for i in range(0, len(X), block):
+        lit |= X[i:i + block].any(axis=0)
+    return lit
 
 
 def build_network(recipe, n_features, n_outputs, task):

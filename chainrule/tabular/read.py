@@ -19,6 +19,10 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 SNIFF_BYTES = 64 * 1024  # the first lines the delimiter is guessed from
 DELIMITERS = ",;\t|"
+# The bytes of a text file's pyarrow Table per byte of the file (measured in
+# benchmarks/tables_scale.py): a number's text is about as long as its float64, a string
+# column holds its text and 4-byte offsets; JSON Lines repeats every key in every row.
+ARROW_BYTES_PER_BYTE = {"csv": 1.0, "jsonl": 0.5}
 
 
 def pyarrow():
@@ -54,27 +58,97 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
+def available_memory():
+    """The bytes of memory this process can still take, or None where it cannot tell:
+    MemAvailable of /proc/meminfo (else the free pages of os.sysconf), and no more than
+    the limit of its cgroup (a container's) leaves."""
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as used:
+            left = int(limit.read()) - int(used.read())  # "max" (no limit) is no int
+        free = left if free is None else min(free, left)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def memory_needed(path):
+    """(bytes, table bytes, rows): an estimate of the memory that reading the file at
+    ``path`` and encoding it take, from its size and first lines alone (a Parquet file's
+    footer): its pyarrow Table, plus one float32 copy of the inputs at 4 bytes a cell
+    (more where a categorical column becomes several one-hot features). None for a
+    Parquet file whose footer cannot be read (read_file then says why)."""
+    size, lower = os.path.getsize(path), path.lower()
+    if lower.endswith(PARQUET_SUFFIXES):
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (pyarrow().ArrowException, OSError):
+            return None
+        table = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        rows, columns = meta.num_rows, meta.num_columns
+    else:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+        lines = head.split(b"\n")[:-1] if len(head) == SNIFF_BYTES else head.split(b"\n")
+        lines = [line for line in lines if line.strip()] or [head]
+        if lower.endswith(JSONL_SUFFIXES):
+            kind, rows_sample, columns = "jsonl", lines, lines[0].count(b":") or 1
+        else:
+            delimiter = sniff_delimiter(path).encode()
+            kind, rows_sample, columns = "csv", lines[1:] or lines, lines[0].count(delimiter) + 1
+        rows = int(size / (sum(len(line) + 1 for line in rows_sample) / len(rows_sample)))
+        table = int(size * ARROW_BYTES_PER_BYTE[kind])
+    return table + rows * columns * 4, table, rows
+
+
+def check_memory(path):
+    """InputError, before reading, if the file at ``path`` needs more memory than is available
+    (see ``memory_needed``): refused with one line, rather than swapped to death."""
+    free, needed = available_memory(), memory_needed(path)
+    if free is None or needed is None or needed[0] <= free:
+        return
+    need, table, rows = needed
+    raise InputError(f"{path} ({os.path.getsize(path) / 1e9:.1f} GB) is too large for the memory of this "
+                     f"machine: reading and encoding it would need about {need / 1e9:.1f} GB (its table, "
+                     f"{table / 1e9:.1f} GB, and one float32 copy of the inputs of about {rows:,} rows), "
+                     f"and {free / 1e9:.1f} GB is available; train on a sample of its rows, or on a "
+                     f"machine with more memory")
+
+
 def read_file(path):
-    """The pyarrow Table of the file at ``path``, read by its suffix."""
+    """The pyarrow Table of the file at ``path``, read by its suffix with pyarrow's
+    multithreaded readers, once ``check_memory`` has found the memory to hold it."""
     pa = pyarrow()
     lower = path.lower()
     if os.path.getsize(path) == 0:
         raise DataFormatError(f"{path} is empty")
+    check_memory(path)
     try:
         if lower.endswith(PARQUET_SUFFIXES):
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
+            return pq.read_table(path, use_threads=True)
         if lower.endswith(JSONL_SUFFIXES):
             import pyarrow.json as pj
 
-            return pj.read_json(path)
+            return pj.read_json(path, read_options=pj.ReadOptions(use_threads=True))
         import pyarrow.csv as pc
 
         options = pc.ParseOptions(delimiter=sniff_delimiter(path))
         # An empty field is a missing value in a text column too (as in a number's), not the
         # category "": pyarrow reads it as "" unless told.
-        return pc.read_csv(path, parse_options=options, convert_options=pc.ConvertOptions(strings_can_be_null=True))
+        return pc.read_csv(path, read_options=pc.ReadOptions(use_threads=True), parse_options=options,
+                           convert_options=pc.ConvertOptions(strings_can_be_null=True))
     except (pa.ArrowException, OSError) as exc:
         kind = "Parquet" if lower.endswith(PARQUET_SUFFIXES) else \
             "JSON Lines" if lower.endswith(JSONL_SUFFIXES) else "CSV"
@@ -141,7 +215,7 @@ def read_table(data, name="data"):
         raise DataFormatError(f"{label} has a header but no rows"
                               if source["kind"] == "file" else f"{label} has no rows")
     source["rows"] = table.num_rows
-    return table.combine_chunks(), source
+    return table, source  # chunked as read: combining the chunks would copy every buffer
 
 
 def row_table(row, name="row"):
