@@ -39,8 +39,10 @@ def synthetic(n, seed=0):
 
 
 def test_the_encoder_writes_one_float32_c_contiguous_array_in_the_order_of_rows():
-    table = synthetic(500)
+    hashed = pa.array([f"h{i % 80}" for i in range(500)])  # first: every kind of column after it
+    table = synthetic(500).add_column(0, "h", hashed)
     encoder = Encoder.fit(table, infer_columns(table, exclude=["label"]))
+    assert encoder.columns[0]["kind"] == "hashed"
     X = encoder.transform(table)
     assert X.dtype == np.float32 and X.flags.c_contiguous and X.shape == (500, encoder.n_features)
     rows = np.random.default_rng(1).permutation(500)[:300]
@@ -51,6 +53,7 @@ def test_the_encoder_writes_one_float32_c_contiguous_array_in_the_order_of_rows(
     some = Encoder.fit(table, infer_columns(table, exclude=["label"]), rows=rows)
     present = table.column("x1").to_numpy()[rows]
     assert some.stats["mean"][1] == pytest.approx(present.mean())
+    np.testing.assert_array_equal(some.transform(table, rows=rows), some.transform(table)[rows])
     assert some.stats["mean"][1] != pytest.approx(encoder.stats["mean"][1])
 
 

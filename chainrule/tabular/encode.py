@@ -155,8 +155,8 @@ class Encoder:
                 X[np.arange(len(X)), start + category_slots(c, array)] = 1
             else:
                 slots = hashed_slots(array, c["buckets"])
-                rows = np.flatnonzero(slots >= 0)
-                X[rows, start + slots[rows]] = 1
+                hit = np.flatnonzero(slots >= 0)  # the rows whose value is not missing
+                X[hit, start + slots[hit]] = 1
             start += width
         return X
 
