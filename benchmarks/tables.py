@@ -13,7 +13,9 @@ left out. For each seed the table is split 75/25 (stratified for classes), both 
 written to CSV files and read back as a user would: chainrule from the path, scikit-learn
 with pandas.read_csv. The time is reading the training file plus the fit, in seconds; the
 score is on the test rows: accuracy and macro-F1 for classes, R^2 for regression. Medians
-over the seeds. The systems:
+over the seeds. Every system runs on one thread (threadpoolctl's limit over BLAS and
+OpenMP, which gradient boosting uses): on a shared 2-core machine, more threads measure the
+neighbours. The systems:
 
     chainrule  TabularModel(seed=seed) with its defaults (chainrule.tabular.settings), or
                the settings given as setting=value
@@ -151,6 +153,13 @@ def main(argv=None):
     for arg in args.settings:
         key, value = arg.split("=")
         settings[key] = eval(value)  # noqa: S307 (a benchmark's own command line)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        report(args, settings)
+
+
+def report(args, settings):
     folder = Path(tempfile.mkdtemp())
     print(f"chainrule settings: {settings or 'defaults'}; {args.seeds} seeds; load average at the start "
           f"{os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
